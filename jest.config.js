@@ -1,0 +1,18 @@
+/**
+ * Tests run against a real redis-server started per test file (see test/support/redis-server.ts).
+ * Nest 12 ships as ES modules, which Jest on Node 20 cannot require; test/support/esm-to-cjs.transform.js
+ * transpiles those packages to CommonJS once (Jest caches the result).
+ */
+const ESM_PACKAGES = ['@nestjs', 'file-type', 'strtok3', 'token-types', 'peek-readable', 'uint8array-extras', '@tokenizer'];
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/src', '<rootDir>/test'],
+  testMatch: ['**/*.spec.ts'],
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.spec.json' }],
+    '^.+\\.m?js$': '<rootDir>/test/support/esm-to-cjs.transform.js',
+  },
+  transformIgnorePatterns: [`/node_modules/(?!(${ESM_PACKAGES.join('|')})/)`],
+  testTimeout: 30000,
+  testPathIgnorePatterns: ['/node_modules/', '/test/faults/'],
+};

@@ -1,0 +1,8 @@
+import { Module } from '@nestjs/common';
+import { SchedulerModule } from '../scheduler/scheduler.module';
+import { WorkersModule } from '../workers/workers.module';
+import { AdminController } from './admin.controller';
+import { AdminService } from './admin.service';
+
+@Module({ imports: [WorkersModule, SchedulerModule], controllers: [AdminController], providers: [AdminService] })
+export class AdminModule {}

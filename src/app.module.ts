@@ -1,0 +1,34 @@
+import { DynamicModule, MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { ScheduleModule } from '@nestjs/schedule';
+import { AdminModule } from './admin/admin.module';
+import { BearerAuthGuard } from './common/auth.guard';
+import { ErrorFilter } from './common/error.filter';
+import { RequestLogMiddleware } from './common/request-log.middleware';
+import { ConfigModule } from './config/config.module';
+import type { AppConfig } from './config/env';
+import { EventsModule } from './events/events.module';
+import { HealthController } from './health/health.controller';
+import { RedisModule } from './redis/redis.module';
+import { SchedulerModule } from './scheduler/scheduler.module';
+import { TasksModule } from './tasks/tasks.module';
+import { WorkersModule } from './workers/workers.module';
+
+@Module({})
+export class AppModule implements NestModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [ConfigModule.forRoot(config), ScheduleModule.forRoot(), RedisModule, WorkersModule, SchedulerModule, TasksModule, EventsModule, AdminModule],
+      controllers: [HealthController],
+      providers: [
+        { provide: APP_GUARD, useClass: BearerAuthGuard },
+        { provide: APP_FILTER, useClass: ErrorFilter },
+      ],
+    };
+  }
+
+  configure(consumer: MiddlewareConsumer) {
+    consumer.apply(RequestLogMiddleware).forRoutes('*path');
+  }
+}

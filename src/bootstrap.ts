@@ -1,0 +1,33 @@
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { AppModule } from './app.module';
+import { createWinston, WinstonLogger } from './common/logging';
+import { setupOpenApi } from './common/openapi';
+import type { AppConfig } from './config/env';
+import { YAML_TYPES } from './tasks/tasks.controller';
+
+export interface CreateAppOptions {
+  /** Log to the console (default true); tests turn it off. */
+  console?: boolean;
+  /** Write the log file (default true). */
+  logFile?: boolean;
+}
+
+/** Builds the application exactly as production runs it; main.ts and the tests both call this. */
+export async function createApp(config: AppConfig, opts: CreateAppOptions = {}): Promise<NestExpressApplication> {
+  const logger = new WinstonLogger(
+    createWinston({
+      level: config.logLevel,
+      file: opts.logFile === false ? null : config.logFile,
+      maxBytes: config.logMaxBytes,
+      backupCount: config.logBackupCount,
+      console: opts.console,
+    }),
+  );
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), { logger, bodyParser: false });
+  app.useBodyParser('json', { limit: config.maxTaskBytes });
+  app.useBodyParser('text', { type: YAML_TYPES, limit: config.maxTaskBytes });
+  app.enableShutdownHooks();
+  setupOpenApi(app);
+  return app;
+}

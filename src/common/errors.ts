@@ -1,0 +1,44 @@
+/**
+ * Domain errors with a stable code. Services throw these (they also run under cron and event
+ * handlers, where HTTP means nothing); ErrorFilter maps the code to an HTTP status.
+ */
+export type ErrorCode =
+  | 'invalid_task' // 400
+  | 'invalid_request' // 400
+  | 'not_found' // 404
+  | 'conflict' // 409
+  | 'payload_too_large' // 413
+  | 'unsupported_media_type' // 415
+  | 'redis_unavailable'; // 503
+
+export class DomainError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    /** Field path of the offending input, when there is one. */
+    readonly field?: string,
+  ) {
+    super(message);
+    this.name = 'DomainError';
+  }
+}
+
+export const HTTP_STATUS_OF: Record<ErrorCode, number> = {
+  invalid_task: 400,
+  invalid_request: 400,
+  not_found: 404,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  redis_unavailable: 503,
+};
+
+/** The one JSON error body of the API. */
+export interface ErrorBody {
+  statusCode: number;
+  error: string;
+  message: string;
+  code?: string;
+  field?: string;
+  requestId?: string;
+}

@@ -1,0 +1,123 @@
+/**
+ * The orchestrator's environment variables: one schema, parsed and validated once at boot.
+ * A bad value stops start-up with one line naming the variable and the problem.
+ */
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface AppConfig {
+  redisUrl: string;
+  token: string | null;
+  port: number;
+  logLevel: LogLevel;
+  logFile: string;
+  logMaxBytes: number;
+  logBackupCount: number;
+  heartbeatTtlSec: number;
+  taskTopic: string;
+  maxRetries: number;
+  cleanupIntervalSec: number;
+  maxTaskBytes: number;
+  dispatchAckTimeoutSec: number;
+  retryBackoffCapSec: number;
+  scheduler: {
+    cpuOnlyWeight: number;
+    gpuWeight: number;
+    highAvailRatio: number;
+    lowAvailRatio: number;
+    maxAutoShards: number;
+  };
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`${variable}: ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+const present = (env: Env, name: string): string | undefined => {
+  const v = env[name];
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+};
+
+/** Numbers may carry underscores as digit separators, as in the guide's `5_242_880`. */
+function parseNumber(env: Env, name: string, def: number, opts: { integer?: boolean; min?: number; max?: number } = {}): number {
+  const raw = present(env, name);
+  if (raw === undefined) return def;
+  const cleaned = raw.replace(/(\d)_(?=\d)/g, '$1');
+  const n = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(cleaned) ? Number(cleaned) : NaN;
+  const kind = opts.integer ? 'an integer' : 'a number';
+  if (!Number.isFinite(n) || (opts.integer && !Number.isInteger(n))) {
+    throw new ConfigError(name, `expected ${kind}, got "${raw}"`);
+  }
+  if (opts.min !== undefined && n < opts.min) throw new ConfigError(name, `must be >= ${opts.min}, got ${raw}`);
+  if (opts.max !== undefined && n > opts.max) throw new ConfigError(name, `must be <= ${opts.max}, got ${raw}`);
+  return n;
+}
+
+function parseLogLevel(env: Env): LogLevel {
+  const raw = present(env, 'LOG_LEVEL');
+  if (raw === undefined) return 'info';
+  const v = raw.toLowerCase();
+  if (v === 'warning') return 'warn';
+  if (v === 'debug' || v === 'info' || v === 'warn' || v === 'error') return v;
+  throw new ConfigError('LOG_LEVEL', `expected one of DEBUG, INFO, WARN, ERROR, got "${raw}"`);
+}
+
+function parseRedisUrl(env: Env): string {
+  const raw = present(env, 'REDIS_URL');
+  if (raw === undefined) throw new ConfigError('REDIS_URL', 'is required (for example redis://127.0.0.1:6379/0)');
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError('REDIS_URL', `not a URL: "${raw}" (expected redis://host:port/db)`);
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    throw new ConfigError('REDIS_URL', `unsupported scheme "${url.protocol}" (expected redis:// or rediss://)`);
+  }
+  return raw;
+}
+
+export function loadConfig(env: Env = process.env): AppConfig {
+  return {
+    redisUrl: parseRedisUrl(env),
+    token: present(env, 'ORCHESTRATOR_TOKEN') ?? null,
+    port: parseNumber(env, 'PORT', 8080, { integer: true, min: 0, max: 65535 }),
+    logLevel: parseLogLevel(env),
+    logFile: present(env, 'LOG_FILE') ?? 'orchestrator.log',
+    logMaxBytes: parseNumber(env, 'LOG_MAX_BYTES', 5_242_880, { integer: true, min: 1024 }),
+    logBackupCount: parseNumber(env, 'LOG_BACKUP_COUNT', 5, { integer: true, min: 0, max: 1000 }),
+    heartbeatTtlSec: parseNumber(env, 'HEARTBEAT_TTL_SEC', 120, { min: 1 }),
+    taskTopic: present(env, 'TASK_TOPIC') ?? 'tasks',
+    maxRetries: parseNumber(env, 'MAX_RETRIES', 3, { integer: true, min: 0, max: 1000 }),
+    cleanupIntervalSec: parseNumber(env, 'CLEANUP_INTERVAL_SEC', 60, { min: 1 }),
+    maxTaskBytes: parseNumber(env, 'MAX_TASK_BYTES', 1_048_576, { integer: true, min: 1024 }),
+    dispatchAckTimeoutSec: parseNumber(env, 'DISPATCH_ACK_TIMEOUT_SEC', 30, { min: 0.1 }),
+    retryBackoffCapSec: parseNumber(env, 'RETRY_BACKOFF_CAP_SEC', 120, { min: 0 }),
+    scheduler: {
+      cpuOnlyWeight: parseNumber(env, 'CPU_ONLY_WEIGHT', 0.6, { min: 0 }),
+      gpuWeight: parseNumber(env, 'GPU_WEIGHT', 1.0, { min: 0 }),
+      highAvailRatio: parseNumber(env, 'HIGH_AVAIL_RATIO', 2.0, { min: 0 }),
+      lowAvailRatio: parseNumber(env, 'LOW_AVAIL_RATIO', 0.6, { min: 0 }),
+      maxAutoShards: parseNumber(env, 'MAX_AUTO_SHARDS', 8, { integer: true, min: 1, max: 1024 }),
+    },
+  };
+}
+
+/** Redacts the password of a redis URL for logs. */
+export function redactRedisUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '<unparseable>';
+  }
+}

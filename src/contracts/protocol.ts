@@ -1,0 +1,108 @@
+/**
+ * Wire formats of PROTOCOL.md v1: key names, channel names, message shapes.
+ * These names are a contract with the existing worker fleet: never rename them.
+ * No Nest imports here; the orchestrator and our worker both use this file.
+ */
+
+export const WORKER_IDS_KEY = 'workers:ids';
+export const workerKey = (id: string): string => `worker:${id}`;
+export const workerHeartbeatKey = (id: string): string => `worker:${id}:hb`;
+
+export const WORKERS_EVENTS_CHANNEL = 'workers.events';
+export const TASKS_EVENTS_CHANNEL = 'tasks.events';
+export const DEFAULT_TASK_TOPIC = 'tasks';
+
+export type WorkerStatus = 'STARTING' | 'IDLE' | 'RUNNING' | string;
+
+/** Fields of the `worker:{id}` hash as written by a v1 worker. */
+export interface WorkerHashFields {
+  worker_id?: string;
+  status?: string;
+  started_at?: string;
+  pid?: string;
+  env_json?: string;
+  hardware_json?: string;
+  tags_json?: string;
+  last_seen?: string;
+  [extra: `extra_${string}`]: string | undefined;
+}
+
+export interface GpuInfo {
+  index?: number;
+  name?: string;
+  uuid?: string;
+  memory?: { total_bytes?: number | string | null; total?: number | string | null } | null;
+  memory_bytes?: number | string | null;
+  vram_bytes?: number | string | null;
+  vram?: number | string | null;
+}
+
+export interface HardwareInfo {
+  cpu?: { logical_cores?: number | null; model?: string | null } | null;
+  memory?: { total_bytes?: number | null } | null;
+  gpu?: { driver_version?: string | null; cuda_version?: string | null; gpus?: GpuInfo[] | null } | null;
+  network?: { ip?: string | null } | null;
+}
+
+/** Messages on `workers.events`. */
+export type WorkerEvent =
+  | { type: 'REGISTER'; worker_id: string; status: string; ts: string; tags?: string[]; protocol?: number }
+  | { type: 'HEARTBEAT'; worker_id: string; ts: string; metrics?: Record<string, unknown> }
+  | { type: 'STATUS'; worker_id: string; status: string; ts: string; extra?: Record<string, unknown>; source?: string }
+  | { type: 'UNREGISTER'; worker_id: string; ts?: string; source?: string };
+
+/** A dispatch published on the task topic. */
+export interface DispatchMessage {
+  task_id: string;
+  task: Record<string, unknown>;
+  task_type: string;
+  assigned_worker: string;
+  dispatched_at: string;
+  /** Not part of v1 (ignored by v1 workers): the attempt this dispatch starts, counted from 1. */
+  attempt?: number;
+}
+
+/** Worker reports on `tasks.events`. Types are compared case-insensitively. */
+export interface TaskSucceededEvent {
+  type: 'TASK_SUCCEEDED';
+  worker_id: string;
+  task_id: string;
+  result?: unknown;
+  ts?: string;
+  attempt?: number;
+}
+export interface TaskFailedEvent {
+  type: 'TASK_FAILED';
+  worker_id: string;
+  task_id: string;
+  error?: unknown;
+  ts?: string;
+  attempt?: number;
+}
+export type WorkerTaskEvent = TaskSucceededEvent | TaskFailedEvent;
+
+/**
+ * Marks STATUS/UNREGISTER events that the orchestrator publishes about a worker, so that
+ * nobody (the orchestrator included) mistakes them for the worker's own acknowledgement.
+ */
+export const ORCHESTRATOR_SOURCE = 'orchestrator';
+
+/**
+ * Lifecycle events the orchestrator publishes on `tasks.events` for monitoring.
+ * They are prefixed `ORCH_` so they cannot be confused with worker reports
+ * (TASK_SUCCEEDED / TASK_FAILED), which every consumer matches exactly.
+ */
+export const OrchestratorEventType = {
+  SUBMITTED: 'ORCH_TASK_SUBMITTED',
+  DISPATCHED: 'ORCH_TASK_DISPATCHED',
+  STARTED: 'ORCH_TASK_STARTED',
+  RETRY_SCHEDULED: 'ORCH_TASK_RETRY_SCHEDULED',
+  REQUEUED: 'ORCH_TASK_REQUEUED',
+  DONE: 'ORCH_TASK_DONE',
+  FAILED: 'ORCH_TASK_FAILED',
+  CANCELLED: 'ORCH_TASK_CANCELLED',
+} as const;
+export type OrchestratorEventType = (typeof OrchestratorEventType)[keyof typeof OrchestratorEventType];
+
+/** ISO-8601 UTC timestamp, as every message of the protocol carries. */
+export const isoNow = (nowMs: number = Date.now()): string => new Date(nowMs).toISOString();

@@ -1,0 +1,10 @@
+import { Module } from '@nestjs/common';
+import { SchedulerModule } from '../scheduler/scheduler.module';
+import { TasksModule } from '../tasks/tasks.module';
+import { WorkersModule } from '../workers/workers.module';
+import { EventsSubscriber } from './events.subscriber';
+import { LivenessService } from './liveness.service';
+import { TaskEventsService } from './task-events.service';
+
+@Module({ imports: [TasksModule, SchedulerModule, WorkersModule], providers: [EventsSubscriber, TaskEventsService, LivenessService] })
+export class EventsModule {}

@@ -1,0 +1,72 @@
+import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { ORCHESTRATOR_SOURCE, TASKS_EVENTS_CHANNEL, WORKERS_EVENTS_CHANNEL, WorkerEvent } from '../contracts/protocol';
+import { RedisService } from '../redis/redis.service';
+import { SchedulerService } from '../scheduler/scheduler.service';
+import { WorkerIndex } from '../scheduler/worker-index';
+import { TasksRepository } from '../tasks/tasks.repository';
+import { parseTaskEvent, parseWorkerEvent } from './event-parsing';
+import { TaskEventsService } from './task-events.service';
+
+/**
+ * The subscriber on tasks.events and workers.events. Every message is handled on its own: a bad
+ * message is logged and dropped, and an error in one handler never stops the loop. Handlers issue
+ * their Redis commands in arrival order on one connection, so Redis applies them in that order.
+ */
+@Injectable()
+export class EventsSubscriber implements OnApplicationBootstrap {
+  private readonly log = new Logger('Events');
+  private dropped = 0;
+
+  constructor(
+    private readonly redis: RedisService,
+    private readonly taskEvents: TaskEventsService,
+    private readonly tasks: TasksRepository,
+    private readonly index: WorkerIndex,
+    private readonly scheduler: SchedulerService,
+  ) {}
+
+  async onApplicationBootstrap() {
+    this.redis.sub.on('message', (channel: string, raw: string) => this.onMessage(channel, raw));
+    await this.redis.sub.subscribe(TASKS_EVENTS_CHANNEL, WORKERS_EVENTS_CHANNEL);
+  }
+
+  onMessage(channel: string, raw: string) {
+    try {
+      if (channel === TASKS_EVENTS_CHANNEL) this.onTaskMessage(raw);
+      else if (channel === WORKERS_EVENTS_CHANNEL) this.onWorkerMessage(raw);
+    } catch (err) {
+      this.log.warn(`handler error on ${channel}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  private onTaskMessage(raw: string) {
+    const ev = parseTaskEvent(raw);
+    if (!ev) {
+      if (!raw.includes('"ORCH_')) this.noteDropped('tasks.events', raw);
+      return;
+    }
+    this.taskEvents.onReport(ev).catch((err) => this.log.warn(`could not apply ${ev.type}: ${String(err)}`, { taskId: ev.task_id, workerId: ev.worker_id }));
+  }
+
+  private onWorkerMessage(raw: string) {
+    const ev = parseWorkerEvent(raw);
+    if (!ev) return this.noteDropped('workers.events', raw);
+    if (ev.type === 'STATUS' && ev.source !== ORCHESTRATOR_SOURCE) this.onWorkerStatus(ev);
+    this.index
+      .apply(ev)
+      .then((mayPlace) => mayPlace && this.scheduler.kick())
+      .catch((err) => this.log.warn(`could not apply ${ev.type} of ${ev.worker_id}: ${String(err)}`));
+  }
+
+  /** v1 acknowledgement: the worker's own STATUS RUNNING with extra.task_id. */
+  private onWorkerStatus(ev: Extract<WorkerEvent, { type: 'STATUS' }>) {
+    const taskId = ev.extra?.task_id;
+    if (ev.status !== 'RUNNING' || typeof taskId !== 'string') return;
+    this.tasks.ack(taskId, ev.worker_id, Date.now()).catch((err) => this.log.warn(`could not apply acknowledgement: ${String(err)}`, { taskId, workerId: ev.worker_id }));
+  }
+
+  private noteDropped(channel: string, raw: string) {
+    this.dropped++;
+    this.log.debug(`ignored a message on ${channel} that is not a known event (${raw.length} bytes): ${raw.slice(0, 200)}`);
+  }
+}

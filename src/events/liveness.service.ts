@@ -1,0 +1,99 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/env';
+import { RedisService } from '../redis/redis.service';
+import { SchedulerRepository } from '../scheduler/scheduler.repository';
+import { SchedulerService } from '../scheduler/scheduler.service';
+import { WorkerIndex } from '../scheduler/worker-index';
+import { TasksRepository } from '../tasks/tasks.repository';
+import { WorkersRepository } from '../workers/workers.repository';
+import { TaskEventsService } from './task-events.service';
+
+/** How often the maintenance tick runs. */
+const TICK_MS = 1000;
+/** How often the worker index is rebuilt from the registry. */
+const RESYNC_MS = 5000;
+
+/**
+ * What pub/sub alone cannot guarantee (PROTOCOL section 5), checked every second:
+ * retries whose backoff is over, dispatches never acknowledged, tasks held by workers that went
+ * stale, and sharded parents whose last shard finished without being aggregated (a crash between
+ * the two). The same checks run once at start-up, before the first scheduling pass: that is the
+ * reconciliation after a restart.
+ */
+@Injectable()
+export class LivenessService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly log = new Logger('Liveness');
+  private timer: NodeJS.Timeout | null = null;
+  private lastResyncMs = 0;
+  private ticking = false;
+
+  constructor(
+    private readonly redis: RedisService,
+    private readonly scheduling: SchedulerRepository,
+    private readonly scheduler: SchedulerService,
+    private readonly index: WorkerIndex,
+    private readonly workers: WorkersRepository,
+    private readonly tasks: TasksRepository,
+    private readonly taskEvents: TaskEventsService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  onApplicationBootstrap() {
+    this.timer = setInterval(() => void this.tick(), TICK_MS);
+    this.timer.unref();
+    // First tick as soon as Redis answers: resync, reconcile, then place what waits.
+    void this.redis.waitReady().then(() => this.tick());
+  }
+
+  onApplicationShutdown() {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  async tick(): Promise<void> {
+    if (this.ticking || !this.redis.ready) return;
+    this.ticking = true;
+    try {
+      const now = Date.now();
+      if (now - this.lastResyncMs >= RESYNC_MS) {
+        await this.index.resync();
+        this.lastResyncMs = now;
+      }
+      await this.scheduling.promoteDelayed(now);
+      const expired = await this.scheduling.expireUnacked(now, this.config.retryBackoffCapSec, this.config.dispatchAckTimeoutSec);
+      for (const [taskId, workerId, outcome] of expired) {
+        this.log.warn(`dispatch not acknowledged in time`, { taskId, workerId, outcome });
+        if (outcome !== 'released') await this.index.refresh(workerId);
+      }
+      await this.releaseLostTasks(now);
+      await this.finishAggregations();
+      this.scheduler.kick();
+    } catch (err) {
+      this.log.warn(`maintenance tick failed: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  /** Tasks held by workers that the index sees as stale; the script re-checks before acting. */
+  private async releaseLostTasks(now: number) {
+    const held = await this.scheduling.inflightWorkers();
+    if (held.length === 0) return;
+    const stale = new Set(this.index.snapshot(now).filter((w) => w.stale).map((w) => w.id));
+    const known = new Set(this.index.snapshot(now).map((w) => w.id));
+    const cutoff = new Date(now - this.config.heartbeatTtlSec * 1000).toISOString();
+    for (const { taskId, workerId } of held) {
+      if (known.has(workerId) && !stale.has(workerId)) continue;
+      const r = await this.workers.releaseIfStale(workerId, cutoff, this.config.retryBackoffCapSec, false, now);
+      if (r.stale && r.outcome) this.log.warn(`worker lost; its task goes back to the queue`, { workerId, taskId: r.task ?? taskId, outcome: r.outcome });
+    }
+  }
+
+  private async finishAggregations() {
+    for (const parentId of await this.tasks.runningParents()) {
+      const [[done, total]] = await this.tasks.getFields([parentId], ['shards_done', 'shard_total']);
+      if (Number(done) >= Number(total) && Number(total) > 0) await this.taskEvents.aggregate(parentId);
+    }
+  }
+}

@@ -1,0 +1,56 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/env';
+import type { WorkerTaskEvent } from '../contracts/protocol';
+import { SchedulerService } from '../scheduler/scheduler.service';
+import { aggregateShardResults } from '../scheduler/sharding/shards';
+import { TasksRepository } from '../tasks/tasks.repository';
+import { errorToStore, resultToStore } from './event-parsing';
+
+/** Applies worker reports: finish the attempt, retry, release dependents, aggregate shards. */
+@Injectable()
+export class TaskEventsService {
+  private readonly log = new Logger('TaskEvents');
+
+  constructor(
+    private readonly tasks: TasksRepository,
+    private readonly scheduler: SchedulerService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  async onReport(ev: WorkerTaskEvent): Promise<void> {
+    const succeeded = ev.type === 'TASK_SUCCEEDED';
+    const payload = succeeded ? resultToStore(ev.result) : errorToStore(ev.error);
+    const outcome = await this.tasks.finish(ev.task_id, ev.worker_id, succeeded ? 'succeeded' : 'failed', payload, this.config.retryBackoffCapSec, ev.attempt ?? null, Date.now());
+    const fields = { taskId: ev.task_id, workerId: ev.worker_id, outcome };
+    if (outcome.startsWith('ignored')) this.log.debug(`ignored ${ev.type}`, fields);
+    else if (outcome === 'retry') this.log.log(`task failed on ${ev.worker_id}; retrying elsewhere`, { ...fields, error: payload });
+    else if (outcome === 'failed') this.log.warn(`task failed for good`, { ...fields, error: payload });
+    else this.log.log(`task done`, fields);
+    if (outcome.startsWith('parent_ready:')) await this.aggregate(outcome.slice('parent_ready:'.length));
+    // The worker is free again (and dependents may be ready) whatever happened to the task.
+    this.scheduler.kick();
+  }
+
+  /** Merges the shards' results in shard order into the parent and finishes it (idempotent). */
+  async aggregate(parentId: string): Promise<boolean> {
+    const [parent] = await this.tasks.getFields([parentId], ['children']);
+    const children = JSON.parse(parent?.[0] ?? '[]') as string[];
+    const rows = await this.tasks.getFields(children, ['result', 'shard_index', 'status']);
+    if (rows.some((r) => r[2] !== 'DONE')) return false;
+    const ordered = rows.map((r) => ({ index: Number(r[1]), result: safeParse(r[0]) })).sort((a, b) => a.index - b.index);
+    const aggregated = aggregateShardResults(ordered.map((o) => o.result));
+    const done = await this.tasks.finalizeParent(parentId, resultToStore(aggregated), Date.now());
+    if (done) this.log.log(`sharded task done: ${children.length} shards aggregated`, { taskId: parentId });
+    return done;
+  }
+}
+
+function safeParse(raw: string | null): unknown {
+  if (!raw) return null;
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * Every Redis key the orchestrator owns. v1 worker keys (workers:ids, worker:{id}, worker:{id}:hb)
+ * are fixed by PROTOCOL.md and live in contracts/protocol.ts; ours carry the `mloc:` prefix.
+ * The full layout, with types and writers, is documented in docs/redis-keys.md.
+ * Lua scripts build the per-task keys from the same prefixes (see scripts/prelude.lua).
+ */
+export const PREFIX = 'mloc:';
+
+export const Keys = {
+  /** string counter: submission order; a task's `seq` orders listings and the queue. */
+  seq: `${PREFIX}seq`,
+  /** hash: the task record. */
+  task: (id: string) => `${PREFIX}task:${id}`,
+  /** set: ids of tasks that wait on this task. */
+  dependents: (id: string) => `${PREFIX}task:${id}:dependents`,
+  /** zset (score = seq): every task id, for newest-first listings. */
+  allTasks: `${PREFIX}tasks`,
+  /** zset (score = seq): task ids by status. */
+  tasksByStatus: (status: string) => `${PREFIX}tasks:status:${status}`,
+  /** zset (score = seq): task ids by owner. */
+  tasksByOwner: (owner: string) => `${PREFIX}tasks:owner:${owner}`,
+  /** zset: ready tasks; score = seq - priority * 2^32, so ZRANGE gives higher priority first, then oldest. */
+  queue: `${PREFIX}queue`,
+  /** zset (score = due time, ms): tasks waiting out a retry backoff. */
+  delayed: `${PREFIX}delayed`,
+  /** zset (score = ack deadline, ms): dispatched tasks not yet acknowledged (and cancelled ones whose worker still holds them). */
+  unacked: `${PREFIX}unacked`,
+  /** zset (score = dispatch time, ms): tasks in DISPATCHED or RUNNING. */
+  inflight: `${PREFIX}inflight`,
+  /** set: sharded parents that are fanned out and not finished (the aggregation safety net). */
+  parents: `${PREFIX}parents`,
+  /** string: the task a worker holds; the lock that keeps two tasks off one worker. */
+  workerTask: (workerId: string) => `${PREFIX}worker:${workerId}:task`,
+} as const;

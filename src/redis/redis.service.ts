@@ -1,0 +1,71 @@
+import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { Redis } from 'ioredis';
+import { APP_CONFIG } from '../config/config.module';
+import { AppConfig, redactRedisUrl } from '../config/env';
+import { defineScripts, runScript, ScriptName } from './scripts';
+
+export class RedisUnavailableError extends Error {
+  constructor(cause?: unknown) {
+    super(`Redis is unavailable${cause instanceof Error ? `: ${cause.message}` : ''}`);
+    this.name = 'RedisUnavailableError';
+  }
+}
+
+/**
+ * The two connections every module shares: one for commands and scripts, one dedicated to
+ * SUBSCRIBE. Both reconnect forever with a capped backoff; commands issued while Redis is down
+ * fail at once (no offline queue), so the API can answer 503 instead of hanging.
+ */
+@Injectable()
+export class RedisService implements OnApplicationShutdown {
+  private readonly log = new Logger('Redis');
+  readonly cmd: Redis;
+  readonly sub: Redis;
+  private lastErrorLogMs = 0;
+
+  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+    const opts = {
+      lazyConnect: false,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      retryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 3000),
+    };
+    this.cmd = new Redis(config.redisUrl, { ...opts, connectionName: 'mloc-orchestrator' });
+    // The subscriber keeps its queue: SUBSCRIBE issued before the first connect must not fail.
+    this.sub = new Redis(config.redisUrl, { ...opts, enableOfflineQueue: true, connectionName: 'mloc-orchestrator-sub' });
+    defineScripts(this.cmd);
+    const where = redactRedisUrl(config.redisUrl);
+    for (const [role, conn] of [['commands', this.cmd], ['subscriber', this.sub]] as const) {
+      conn.on('ready', () => this.log.log(`connected (${role}) to ${where}`));
+      conn.on('error', (err: Error) => this.logConnectionError(role, where, err));
+    }
+  }
+
+  /** Connection errors repeat on every retry; log at most one every 5 s. */
+  private logConnectionError(role: string, where: string, err: Error) {
+    const now = Date.now();
+    if (now - this.lastErrorLogMs < 5000) return;
+    this.lastErrorLogMs = now;
+    this.log.warn(`cannot reach Redis (${role}) at ${where}: ${err.message}; retrying`);
+  }
+
+  get ready(): boolean {
+    return this.cmd.status === 'ready';
+  }
+
+  /** Resolves once the command connection is ready (used at start-up and by tests). */
+  waitReady(): Promise<void> {
+    if (this.ready) return Promise.resolve();
+    return new Promise((resolve) => this.cmd.once('ready', () => resolve()));
+  }
+
+  run(name: ScriptName, nowMs: number, args: (string | number)[]): Promise<unknown> {
+    return runScript(this.cmd, name, nowMs, args);
+  }
+
+  async onApplicationShutdown() {
+    await Promise.allSettled([this.sub.quit(), this.cmd.quit()]);
+    this.cmd.disconnect();
+    this.sub.disconnect();
+  }
+}

@@ -1,0 +1,44 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+
+/**
+ * The Lua scripts of scripts/*.lua, each prefixed with scripts/prelude.lua and registered on the
+ * command connection with defineCommand (EVALSHA, falling back to EVAL after a Redis restart).
+ * Every script takes ARGV[1] = now (ms) and ARGV[2] = now (ISO) first; see prelude.lua.
+ */
+export const SCRIPT_NAMES = [
+  'submit-tasks',
+  'claim-dispatch',
+  'dispatch-shards',
+  'ack-task',
+  'finish-task',
+  'finalize-parent',
+  'cancel-task',
+  'promote-delayed',
+  'expire-unacked',
+  'release-lost-worker',
+] as const;
+export type ScriptName = (typeof SCRIPT_NAMES)[number];
+
+const scriptsDir = join(__dirname, 'scripts');
+
+export function loadScriptSource(name: ScriptName): string {
+  const prelude = readFileSync(join(scriptsDir, 'prelude.lua'), 'utf8');
+  return `${prelude}\n${readFileSync(join(scriptsDir, `${name}.lua`), 'utf8')}`;
+}
+
+/** Command name registered on the ioredis client for a script. */
+export const commandName = (name: ScriptName): string => `mloc_${name.replace(/-/g, '_')}`;
+
+export function defineScripts(redis: Redis): void {
+  for (const name of SCRIPT_NAMES) {
+    redis.defineCommand(commandName(name), { numberOfKeys: 0, lua: loadScriptSource(name) });
+  }
+}
+
+/** Runs a script with `now` prepended to its arguments. */
+export async function runScript(redis: Redis, name: ScriptName, nowMs: number, args: (string | number)[]): Promise<unknown> {
+  const fn = (redis as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[commandName(name)];
+  return fn.call(redis, nowMs, new Date(nowMs).toISOString(), ...args);
+}

@@ -1,0 +1,44 @@
+-- dispatch-shards: fans a queued data-parallel task out into shard tasks, one per worker.
+-- ARGV[3] = JSON {parent, topic, strategy, reason, cutoff, ack_deadline_ms,
+--                 shards: [{id, worker, fields: {field: string}}]}
+-- Returns 'ok', 'task_gone' or 'worker:<id>:<why>'. Nothing is written unless every worker is free.
+-- Race prevented: as claim-dispatch, for several workers at once; a shard whose dispatch nobody
+-- heard is simply queued as an ordinary task.
+local a = cjson.decode(ARGV[3])
+local parent = a.parent
+local pk = tkey(parent)
+if not redis.call('ZSCORE', P .. 'queue', parent) or redis.call('HGET', pk, 'status') ~= 'PENDING' then
+  return 'task_gone'
+end
+for _, s in ipairs(a.shards) do
+  local why = worker_unavailable(s.worker, a.cutoff)
+  if why then return 'worker:' .. s.worker .. ':' .. why end
+end
+
+local ids = {}
+for _, s in ipairs(a.shards) do table.insert(ids, s.id) end
+redis.call('ZREM', P .. 'queue', parent)
+redis.call('HSET', pk, 'assigned_worker', 'MULTI', 'children', cjson.encode(ids), 'shard_total', #ids,
+  'shards_done', 0, 'strategy', a.strategy, 'reason', a.reason, 'unschedulable', '',
+  'dispatched_at', NOW_ISO, 'started_at', NOW_ISO)
+set_status(parent, 'RUNNING')
+redis.call('SADD', P .. 'parents', parent)
+local owner = redis.call('HGET', pk, 'owner')
+publish_task_event('ORCH_TASK_DISPATCHED', parent, { worker_id = 'MULTI', shards = #ids, strategy = a.strategy })
+
+for _, s in ipairs(a.shards) do
+  local k = tkey(s.id)
+  local seq = redis.call('INCR', P .. 'seq')
+  local args = { 'seq', seq, 'submitted_at', NOW_ISO, 'updated_at', NOW_ISO }
+  for f, v in pairs(s.fields) do
+    table.insert(args, f)
+    table.insert(args, v)
+  end
+  redis.call('HSET', k, unpack(args))
+  redis.call('ZADD', P .. 'tasks', seq, s.id)
+  if owner and owner ~= '' then redis.call('ZADD', P .. 'tasks:owner:' .. owner, seq, s.id) end
+  set_status(s.id, 'PENDING')
+  redis.call('ZADD', P .. 'queue', 0, s.id) -- dispatch_to takes it out again
+  dispatch_to(s.id, s.worker, a.topic, a.strategy, a.reason, a.ack_deadline_ms)
+end
+return 'ok'

@@ -1,0 +1,55 @@
+-- submit-tasks: creates every task of one submission, all or none.
+-- ARGV[3] = JSON {tasks: [{id, key, owner, fields: {field: string}, deps: [id]}]}, deps before dependents.
+-- Returns JSON {ok: true, tasks: [{id, status}]} or {ok: false, error: 'unknown_dependency', key, dependency}.
+-- Race prevented: a dependency that finishes between validation and creation. Both happen in this
+-- one script, so a new task either sees its dependency DONE/ended or is registered as its dependent
+-- before the dependency can finish.
+local payload = cjson.decode(ARGV[3])
+local in_batch = {}
+for _, t in ipairs(payload.tasks) do in_batch[t.id] = true end
+
+-- Validate everything before the first write: a script that errors half way keeps its writes.
+for _, t in ipairs(payload.tasks) do
+  for _, d in ipairs(t.deps) do
+    if not in_batch[d] and redis.call('EXISTS', tkey(d)) == 0 then
+      return cjson.encode({ ok = false, error = 'unknown_dependency', key = t.key, dependency = d })
+    end
+  end
+end
+
+local out = {}
+for _, t in ipairs(payload.tasks) do
+  local id = t.id
+  local k = tkey(id)
+  local seq = redis.call('INCR', P .. 'seq')
+  local args = { 'seq', seq, 'submitted_at', NOW_ISO, 'updated_at', NOW_ISO }
+  for f, v in pairs(t.fields) do
+    table.insert(args, f)
+    table.insert(args, v)
+  end
+  redis.call('HSET', k, unpack(args))
+  redis.call('ZADD', P .. 'tasks', seq, id)
+  if t.owner and t.owner ~= '' then redis.call('ZADD', P .. 'tasks:owner:' .. t.owner, seq, id) end
+  set_status(id, 'PENDING')
+
+  local waiting, dead, dead_status = {}, nil, nil
+  for _, d in ipairs(t.deps) do
+    local st = redis.call('HGET', tkey(d), 'status')
+    if st == 'FAILED' or st == 'CANCELLED' then
+      if not dead then dead, dead_status = d, st end
+    elseif st ~= 'DONE' then
+      table.insert(waiting, d)
+      redis.call('SADD', P .. 'task:' .. d .. ':dependents', id)
+    end
+  end
+  redis.call('HSET', k, 'waiting_on', json_array(waiting))
+  publish_task_event('ORCH_TASK_SUBMITTED', id, { name = t.fields.name })
+  if dead then
+    local name = redis.call('HGET', tkey(dead), 'name') or ''
+    finalize(id, dead_status, 'dependency ' .. dead .. ' (' .. name .. ') ended ' .. dead_status)
+  elseif #waiting == 0 then
+    enqueue(id)
+  end
+  table.insert(out, { id = id, status = redis.call('HGET', k, 'status') })
+end
+return cjson.encode({ ok = true, tasks = out })

@@ -1,0 +1,94 @@
+/**
+ * Turns a `worker:{id}` registry hash (PROTOCOL.md section 1) into the WorkerView
+ * placement works on. Workers are written by others and any field may be
+ * missing, null or malformed: parsing never throws, it treats bad data as unknown.
+ */
+import { parseMemoryQuantity } from '../../tasks/spec/quantities';
+import type { WorkerView } from './types';
+
+export interface WorkerViewOptions {
+  /** Whether the `worker:{id}:hb` key still exists. */
+  heartbeatAlive: boolean;
+  nowMs: number;
+  heartbeatTtlSec: number;
+  /** Registration order, the stable tiebreak. */
+  order: number;
+}
+
+export function toWorkerView(id: string, hash: Record<string, string>, opts: WorkerViewOptions): WorkerView {
+  const hardware = asObject(parseJson(hash.hardware_json));
+  return {
+    id,
+    status: hash.status ?? '',
+    stale: isStale(hash.last_seen, opts.heartbeatAlive, opts.nowMs, opts.heartbeatTtlSec),
+    cores: parseCores(asObject(hardware.cpu).logical_cores),
+    memoryBytes: parseMemoryQuantity(asObject(hardware.memory).total_bytes),
+    gpus: parseGpus(asObject(hardware.gpu).gpus),
+    tags: parseTags(parseJson(hash.tags_json)),
+    order: opts.order,
+  };
+}
+
+/**
+ * PROTOCOL.md section 3: stale when the heartbeat key is gone, or `last_seen`
+ * is missing, unparseable or older than the TTL. A `last_seen` in the future
+ * (clock skew between hosts) is not stale.
+ */
+export function isStale(
+  lastSeenIso: string | undefined,
+  heartbeatAlive: boolean,
+  nowMs: number,
+  ttlSec: number,
+): boolean {
+  if (!heartbeatAlive || !lastSeenIso) return true;
+  const lastSeenMs = Date.parse(lastSeenIso);
+  if (Number.isNaN(lastSeenMs)) return true;
+  return nowMs - lastSeenMs > ttlSec * 1000;
+}
+
+type Json = Record<string, unknown>;
+
+function parseJson(text: string | undefined): unknown {
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The value if it is a JSON object, else `{}` so that property reads below stay simple. */
+function asObject(value: unknown): Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Json) : {};
+}
+
+function parseCores(value: unknown): number | null {
+  const cores = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  return typeof cores === 'number' && Number.isFinite(cores) && cores >= 0 ? cores : null;
+}
+
+function parseGpus(value: unknown): WorkerView['gpus'] {
+  if (!Array.isArray(value)) return [];
+  return value.flatMap((entry) => {
+    // A bare string still says a GPU is there; anything else is not a GPU entry.
+    if (typeof entry === 'string') return [{ name: entry, memoryBytes: null }];
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return [];
+    const gpu = entry as Json;
+    return [{ name: typeof gpu.name === 'string' ? gpu.name : '', memoryBytes: parseGpuMemory(gpu) }];
+  });
+}
+
+/** The first of the memory fields of PROTOCOL.md section 1 that parses, else null (unknown). */
+function parseGpuMemory(gpu: Json): number | null {
+  const memory = asObject(gpu.memory);
+  const variants = [memory.total_bytes, gpu.memory_bytes, gpu.vram_bytes, memory.total, gpu.vram];
+  for (const variant of variants) {
+    const bytes = parseMemoryQuantity(variant);
+    if (bytes !== null) return bytes;
+  }
+  return null;
+}
+
+function parseTags(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((t): t is string => typeof t === 'string') : [];
+}

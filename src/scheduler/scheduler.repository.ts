@@ -1,0 +1,101 @@
+import { Injectable } from '@nestjs/common';
+import { Keys } from '../redis/keys';
+import { RedisService } from '../redis/redis.service';
+import { commandName } from '../redis/scripts';
+
+export interface QueueHead {
+  ids: string[];
+  depth: number;
+}
+
+export interface ClaimRequest {
+  kind: 'single';
+  taskId: string;
+  workerId: string;
+  strategy: string;
+  reason: string;
+}
+
+export interface FanOutRequest {
+  kind: 'shards';
+  taskId: string;
+  strategy: string;
+  reason: string;
+  shards: { id: string; worker: string; fields: Record<string, string> }[];
+}
+
+/** The ready queue and the placement scripts. */
+@Injectable()
+export class SchedulerRepository {
+  constructor(private readonly redis: RedisService) {}
+
+  /** The first `n` ready tasks (priority, then age) and the queue's depth, in one round trip. */
+  async queueHead(n: number): Promise<QueueHead> {
+    const res = (await this.redis.cmd.pipeline().zrange(Keys.queue, "0", String(n - 1)).zcard(Keys.queue).exec()) ?? [];
+    if (res[0]?.[0]) throw res[0][0];
+    return { ids: (res[0]?.[1] as string[]) ?? [], depth: Number(res[1]?.[1] ?? 0) };
+  }
+
+  /** Fields of queued tasks that placement needs, one pipelined round trip. */
+  async placementFields(ids: string[]): Promise<{ req: string | null; exclude: string | null; unschedulable: string | null; name: string | null }[]> {
+    const pipe = this.redis.cmd.pipeline();
+    for (const id of ids) pipe.hmget(Keys.task(id), 'req', 'exclude', 'unschedulable', 'name');
+    const res = (await pipe.exec()) ?? [];
+    return res.map(([, v]) => {
+      const [req, exclude, unschedulable, name] = (v as (string | null)[] | null) ?? [];
+      return { req: req ?? null, exclude: exclude ?? null, unschedulable: unschedulable ?? null, name: name ?? null };
+    });
+  }
+
+  /** The fields of parents that their shards inherit. */
+  async shardParents(ids: string[]): Promise<Record<string, string>[]> {
+    const fields = ['doc', 'name', 'owner', 'kind', 'task_type', 'topic', 'priority', 'max_retries', 'backoff_sec'];
+    const pipe = this.redis.cmd.pipeline();
+    for (const id of ids) pipe.hmget(Keys.task(id), ...fields);
+    return ((await pipe.exec()) ?? []).map(([, v]) => Object.fromEntries(fields.map((f, i) => [f, ((v as (string | null)[]) ?? [])[i] ?? ''])));
+  }
+
+  /** Runs every claim of one pass in a single pipeline; each is atomic on its own. */
+  async claim(
+    reqs: (ClaimRequest | FanOutRequest)[],
+    opts: { topic: string; cutoffIso: string; ackDeadlineMs: number; nowMs: number },
+  ): Promise<string[]> {
+    const pipe = this.redis.cmd.pipeline() as unknown as Record<string, (...a: (string | number)[]) => unknown> & { exec(): Promise<[Error | null, unknown][] | null> };
+    const nowIso = new Date(opts.nowMs).toISOString();
+    for (const r of reqs) {
+      if (r.kind === 'single') {
+        pipe[commandName('claim-dispatch')](opts.nowMs, nowIso, r.taskId, r.workerId, opts.topic, r.strategy, r.reason, opts.cutoffIso, opts.ackDeadlineMs);
+      } else {
+        const payload = { parent: r.taskId, topic: opts.topic, strategy: r.strategy, reason: r.reason, cutoff: opts.cutoffIso, ack_deadline_ms: opts.ackDeadlineMs, shards: r.shards };
+        pipe[commandName('dispatch-shards')](opts.nowMs, nowIso, JSON.stringify(payload));
+      }
+    }
+    const res = (await pipe.exec()) ?? [];
+    return res.map(([err, v]) => (err ? `error:${err.message}` : String(v)));
+  }
+
+  async setUnschedulable(updates: { id: string; reason: string }[]): Promise<void> {
+    if (updates.length === 0) return;
+    const pipe = this.redis.cmd.pipeline();
+    for (const u of updates) pipe.hset(Keys.task(u.id), 'unschedulable', u.reason);
+    await pipe.exec();
+  }
+
+  async promoteDelayed(nowMs: number): Promise<number> {
+    return Number(await this.redis.run('promote-delayed', nowMs, [1000]));
+  }
+
+  async expireUnacked(nowMs: number, backoffCapSec: number, ackTimeoutSec: number): Promise<[string, string, string][]> {
+    return JSON.parse((await this.redis.run('expire-unacked', nowMs, [500, backoffCapSec, ackTimeoutSec])) as string) as [string, string, string][];
+  }
+
+  /** Workers holding in-flight tasks: the only ones whose death costs us a task. */
+  async inflightWorkers(): Promise<{ taskId: string; workerId: string }[]> {
+    const ids = await this.redis.cmd.zrange(Keys.inflight, "0", "-1");
+    if (ids.length === 0) return [];
+    const pipe = this.redis.cmd.pipeline();
+    for (const id of ids) pipe.hget(Keys.task(id), 'assigned_worker');
+    const res = (await pipe.exec()) ?? [];
+    return ids.map((taskId, i) => ({ taskId, workerId: String(res[i]?.[1] ?? '') })).filter((x) => x.workerId);
+  }
+}

@@ -1,0 +1,101 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/env';
+import type { WorkerEvent } from '../contracts/protocol';
+import { isStale, toWorkerView } from './placement/worker-view';
+import type { WorkerView } from './placement/types';
+import { StoredWorker, WorkersRepository } from '../workers/workers.repository';
+
+interface Entry {
+  view: WorkerView;
+  lastSeen: string | undefined;
+  heartbeatAlive: boolean;
+}
+
+/**
+ * The scheduler's in-memory picture of the registry, so placement never reads every worker from
+ * Redis. Fed by workers.events and a periodic resync; only a cache: the claim scripts re-check
+ * every worker they take, so a stale entry costs a refused claim, never a wrong dispatch.
+ */
+@Injectable()
+export class WorkerIndex {
+  private readonly log = new Logger('WorkerIndex');
+  private readonly entries = new Map<string, Entry>();
+  private nextOrder = 0;
+
+  constructor(
+    private readonly repo: WorkersRepository,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  async resync(): Promise<void> {
+    const all = await this.repo.readAll();
+    const seen = new Set<string>();
+    for (const w of all) {
+      if (Object.keys(w.hash).length === 0) continue;
+      seen.add(w.id);
+      this.put(w);
+    }
+    for (const id of [...this.entries.keys()]) if (!seen.has(id)) this.entries.delete(id);
+  }
+
+  async refresh(id: string): Promise<void> {
+    const w = await this.repo.readOne(id);
+    if (w) this.put(w);
+    else this.entries.delete(id);
+  }
+
+  private put(w: StoredWorker) {
+    const prev = this.entries.get(w.id);
+    const order = prev?.view.order ?? this.nextOrder++;
+    const view = toWorkerView(w.id, w.hash, { heartbeatAlive: w.heartbeatAlive, nowMs: Date.now(), heartbeatTtlSec: this.config.heartbeatTtlSec, order });
+    // A worker that holds one of our tasks is busy whatever its own status field says.
+    if (w.heldTask) view.status = 'RUNNING';
+    this.entries.set(w.id, { view, lastSeen: w.hash.last_seen, heartbeatAlive: w.heartbeatAlive });
+  }
+
+  /** Applies a workers.events message. Resolves true when the worker may have become schedulable. */
+  async apply(ev: WorkerEvent): Promise<boolean> {
+    const e = this.entries.get(ev.worker_id);
+    if (ev.type === 'UNREGISTER') {
+      this.entries.delete(ev.worker_id);
+      return false;
+    }
+    if (ev.type === 'REGISTER' || !e) {
+      // New to us: read its registry entry once (hardware, tags) rather than trust the event.
+      await this.refresh(ev.worker_id);
+      return this.entries.get(ev.worker_id)?.view.status === 'IDLE';
+    }
+    if (ev.type === 'HEARTBEAT') {
+      e.lastSeen = ev.ts;
+      e.heartbeatAlive = true;
+      return e.view.status === 'IDLE';
+    }
+    if (ev.type === 'STATUS') {
+      e.view.status = ev.status;
+      if (!ev.source) e.lastSeen = ev.ts ?? e.lastSeen;
+      return ev.status === 'IDLE';
+    }
+    return false;
+  }
+
+  /** Marks a worker busy right away when we dispatch to it (the STATUS event follows). */
+  markBusy(id: string) {
+    const e = this.entries.get(id);
+    if (e) e.view.status = 'RUNNING';
+  }
+
+  /** Every registered worker with its staleness as of `nowMs`. */
+  snapshot(nowMs: number): WorkerView[] {
+    const out: WorkerView[] = [];
+    for (const e of this.entries.values()) {
+      e.view.stale = isStale(e.lastSeen, e.heartbeatAlive, nowMs, this.config.heartbeatTtlSec);
+      out.push(e.view);
+    }
+    return out;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}

@@ -1,0 +1,578 @@
+/**
+ * Turns submitted YAML into task drafts (TASK-SPEC sections 1-3, 5, 6).
+ * Pure: no Redis, no Nest. Every refusal is a SpecError naming the field path.
+ *
+ * Flow: YAML text -> plain documents (loadDocuments) -> per document, stages or
+ * graph nodes expanded into effective documents (expandDocument) -> each
+ * effective document validated into a draft (buildDraft / readTask).
+ */
+import { Composer, CST, Document, LineCounter, Parser } from 'yaml';
+import { cloneJson, deepMerge, isPlainObject, PlainObject } from './deep-merge';
+import { parseCpuQuantity, parseMemoryQuantity } from './quantities';
+import { GpuRequirement, Requirements, SpecError, TaskDocument, TaskDraft } from './task-draft';
+
+export interface ParseSubmissionOptions {
+  /** yaml's `maxAliasCount`: how far aliases may expand before the document is refused as an alias bomb. */
+  maxAliasExpansion?: number;
+  /** Most non-empty documents accepted in one submission. */
+  maxDocuments?: number;
+}
+
+const DEFAULT_MAX_ALIAS_EXPANSION = 100;
+const DEFAULT_MAX_DOCUMENTS = 100;
+const PRIORITY_LIMIT = 1_000_000;
+/** Real task documents nest a handful of levels; yaml's recursion fails near 800. */
+const MAX_NESTING_DEPTH = 100;
+
+/** Keys that describe how a document expands; they are not part of any task's effective spec. */
+const EXPANSION_KEYS = ['stages', 'graph', 'dependsOn'];
+
+export function parseSubmission(text: string, opts: ParseSubmissionOptions = {}): TaskDraft[] {
+  const documents = loadDocuments(text, opts);
+  if (documents.length === 0) throw new SpecError('', 'Empty task document');
+
+  // Paths only need the document index when there is more than one document.
+  const prefixed = documents.length > 1;
+  return documents.flatMap((document, index) => {
+    try {
+      return expandDocument(document, index);
+    } catch (err) {
+      if (err instanceof DocumentIssue) throw err.toSpecError(prefixed ? ['documents', index] : []);
+      throw err;
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------
+// YAML loading
+
+function loadDocuments(text: string, opts: ParseSubmissionOptions): unknown[] {
+  if (typeof text !== 'string') throw new SpecError('', 'Task document must be YAML text');
+  const maxAliasCount = opts.maxAliasExpansion ?? DEFAULT_MAX_ALIAS_EXPANSION;
+  const maxDocuments = opts.maxDocuments ?? DEFAULT_MAX_DOCUMENTS;
+
+  // What yaml's parseAllDocuments does, split in two so that nesting can be
+  // checked between the (iterative) CST parser and the (recursive) composer.
+  const lineCounter = new LineCounter();
+  const tokens = Array.from(new Parser(lineCounter.addNewLine).parse(text));
+  checkNesting(tokens, lineCounter);
+  const composer = new Composer({
+    // The core schema even under `%YAML 1.1` and for explicit `!!binary`/`!!set`/
+    // `!!timestamp` tags, so documents only ever hold JSON-like data.
+    schema: 'core',
+    logLevel: 'error',
+  });
+
+  const documents: unknown[] = [];
+  for (const doc of composer.compose(tokens)) {
+    const [error] = doc.errors;
+    if (error) throw new SpecError('', `Invalid YAML: ${error.message}${describePosition(lineCounter, error.pos[0])}`);
+
+    const value = toPlainData(doc, maxAliasCount);
+    if (value === null || value === undefined) continue; // empty document, e.g. after a trailing `---`
+    if (documents.length === maxDocuments) {
+      throw new SpecError('', `Too many task documents: at most ${maxDocuments} per submission`);
+    }
+    documents.push(value);
+  }
+  return documents;
+}
+
+/**
+ * yaml composes documents recursively. Nesting deep enough to exhaust the stack
+ * does not merely fail one request: a later parse in the same process can then
+ * abort node with a fatal "RegExpCompiler Allocation failed" (seen with yaml 2.9
+ * on node 20 parsing `a: [[[...]]]` 5,000 deep, then 20,000 deep). The CST
+ * parser is iterative, so depth is measured on its tokens, before composing.
+ */
+function checkNesting(tokens: CST.Token[], lineCounter: LineCounter): void {
+  const pending = tokens.map((token) => ({ token, depth: 0 }));
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    const { token, depth } = next;
+    if (depth > MAX_NESTING_DEPTH) {
+      const where = describePosition(lineCounter, token.offset);
+      throw new SpecError('', `Task document is nested too deeply (more than ${MAX_NESTING_DEPTH} levels)${where}`);
+    }
+    for (const child of childTokens(token)) pending.push({ token: child, depth: depth + 1 });
+  }
+}
+
+function childTokens(token: CST.Token): CST.Token[] {
+  switch (token.type) {
+    case 'document':
+      return token.value ? [token.value] : [];
+    case 'block-map':
+    case 'block-seq':
+    case 'flow-collection':
+      return (token.items as CST.CollectionItem[]).flatMap((item) => [item.key, item.value]).filter(isToken);
+    default:
+      return [];
+  }
+}
+
+function isToken(token: CST.Token | null | undefined): token is CST.Token {
+  return token !== null && token !== undefined;
+}
+
+/**
+ * Aliases are only expanded here, and yaml counts the expansion as it goes, so
+ * an alias bomb stops after a few hundred nodes instead of exhausting memory.
+ */
+function toPlainData(doc: Document.Parsed, maxAliasCount: number): unknown {
+  try {
+    return doc.toJS({ maxAliasCount });
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    // yaml signals the limit only through these messages ("Excessive alias count
+    // indicates a resource exhaustion attack", "Alias resolution is disabled").
+    if (/alias count|alias resolution is disabled/i.test(message)) {
+      throw new SpecError('', `YAML aliases expand beyond the allowed limit (maxAliasCount ${maxAliasCount})`);
+    }
+    throw new SpecError('', `Invalid YAML: ${message}`);
+  }
+}
+
+function describePosition(lineCounter: LineCounter, offset: number | undefined): string {
+  if (offset === undefined) return '';
+  const { line, col } = lineCounter.linePos(offset);
+  return ` (line ${line}, column ${col})`;
+}
+
+// ---------------------------------------------------------------------------
+// Paths and refusals
+
+type FieldPath = readonly (string | number)[];
+
+/** `['spec', 'stages', 1, 'name']` -> `spec.stages[1].name`. */
+function formatPath(path: FieldPath): string {
+  return path.reduce<string>((out, segment) => {
+    if (typeof segment === 'number') return `${out}[${segment}]`;
+    return out ? `${out}.${segment}` : segment;
+  }, '');
+}
+
+/**
+ * A refusal inside one document. Its path is relative to the document and may
+ * still be moved (to the stage that set the bad value) or prefixed (with
+ * `documents[i]`) before it becomes the SpecError the caller sees.
+ */
+class DocumentIssue extends Error {
+  constructor(
+    readonly path: FieldPath,
+    readonly problem: string,
+    /** A missing required field; its message has a fixed form users rely on. */
+    readonly missing = false,
+  ) {
+    super(problem);
+  }
+
+  static missingField(path: FieldPath): DocumentIssue {
+    return new DocumentIssue(path, 'missing', true);
+  }
+
+  movedTo(path: FieldPath): DocumentIssue {
+    return new DocumentIssue(path, this.problem, this.missing);
+  }
+
+  toSpecError(prefix: FieldPath): SpecError {
+    const path = formatPath([...prefix, ...this.path]);
+    if (this.missing) return new SpecError(path, `Missing required field: ${path}`);
+    return new SpecError(path, path ? `${path}: ${this.problem}` : this.problem);
+  }
+}
+
+/** Short rendering of an offending value for messages (bounded, as values come from users). */
+function describe(value: unknown): string {
+  if (value === null || value === undefined) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  if (typeof value === 'string') {
+    const text = JSON.stringify(value);
+    return text.length > 60 ? `${text.slice(0, 56)}..."` : text;
+  }
+  return String(value);
+}
+
+// ---------------------------------------------------------------------------
+// Field readers: a value together with where it was found
+
+/** One field of a document; null counts as absent, since YAML writes `gpu:` with nothing after it as null. */
+class Field {
+  constructor(
+    readonly value: unknown,
+    readonly path: FieldPath,
+  ) {}
+
+  get present(): boolean {
+    return this.value !== undefined && this.value !== null;
+  }
+
+  invalid(problem: string): DocumentIssue {
+    return new DocumentIssue(this.path, problem);
+  }
+
+  required(): Field {
+    if (!this.present) throw DocumentIssue.missingField(this.path);
+    return this;
+  }
+
+  ifPresent<T>(read: (field: Field) => T): T | undefined {
+    return this.present ? read(this) : undefined;
+  }
+
+  mapping(): Fields {
+    if (!isPlainObject(this.value)) throw this.invalid(`must be a mapping, got ${describe(this.value)}`);
+    return new Fields(this.value, this.path);
+  }
+
+  list(): Field[] {
+    if (!Array.isArray(this.value)) throw this.invalid(`must be a list, got ${describe(this.value)}`);
+    return this.value.map((item, index) => new Field(item, [...this.path, index]));
+  }
+
+  string(): string {
+    if (typeof this.value !== 'string' || this.value.trim() === '') {
+      throw this.invalid(`must be a non-empty string, got ${describe(this.value)}`);
+    }
+    return this.value;
+  }
+
+  stringList(): string[] {
+    return this.list().map((item) => item.string());
+  }
+
+  boolean(): boolean {
+    if (typeof this.value !== 'boolean') throw this.invalid(`must be true or false, got ${describe(this.value)}`);
+    return this.value;
+  }
+
+  integer(min: number, max = Number.POSITIVE_INFINITY): number {
+    if (typeof this.value !== 'number' || !Number.isInteger(this.value) || this.value < min || this.value > max) {
+      const range = max === Number.POSITIVE_INFINITY ? `>= ${min}` : `between ${min} and ${max}`;
+      throw this.invalid(`must be an integer ${range}, got ${describe(this.value)}`);
+    }
+    return this.value;
+  }
+
+  number(min: number): number {
+    if (typeof this.value !== 'number' || !Number.isFinite(this.value) || this.value < min) {
+      throw this.invalid(`must be a number >= ${min}, got ${describe(this.value)}`);
+    }
+    return this.value;
+  }
+
+  cpu(): number {
+    const cores = parseCpuQuantity(this.value);
+    if (cores === null) {
+      throw this.invalid(`must be a non-negative number of cores (8, "0.5", "500m"), got ${describe(this.value)}`);
+    }
+    return cores;
+  }
+
+  memory(): number {
+    const bytes = parseMemoryQuantity(this.value);
+    if (bytes === null) throw this.invalid(`cannot parse memory quantity ${describe(this.value)}`);
+    return bytes;
+  }
+}
+
+/** A mapping of a document, read field by field. */
+class Fields {
+  constructor(
+    readonly value: PlainObject,
+    readonly path: FieldPath,
+  ) {}
+
+  field(key: string): Field {
+    return new Field(Object.hasOwn(this.value, key) ? this.value[key] : undefined, [...this.path, key]);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Validation of one effective document
+
+type TaskFields = Omit<TaskDraft, 'key' | 'doc' | 'dependsOnKeys'>;
+
+function readTask(doc: PlainObject): TaskFields {
+  const root = new Fields(doc, []);
+  root.field('apiVersion').required().string();
+  root.field('kind').required().string();
+  const metadata = root.field('metadata').required().mapping();
+  const name = metadata.field('name').required().string();
+  const owner = metadata.field('owner').ifPresent((f) => f.string()) ?? null;
+
+  const spec = root.field('spec').required().mapping();
+  const taskType = spec.field('taskType').required().string();
+  const requirements = readRequirements(spec);
+  const priority = spec.field('priority').ifPresent((f) => f.integer(-PRIORITY_LIMIT, PRIORITY_LIMIT)) ?? 0;
+
+  const retry = spec.field('retry').ifPresent((f) => f.mapping());
+  const maxRetries = retry?.field('maxRetries').ifPresent((f) => f.integer(0)) ?? null;
+  const backoffSec = retry?.field('backoffSec').ifPresent((f) => f.number(0)) ?? null;
+
+  const parallelSpec = spec.field('parallel').ifPresent((f) => f.mapping());
+  const parallelEnabled = parallelSpec?.field('enabled').ifPresent((f) => f.boolean()) ?? false;
+  const maxShards = parallelSpec?.field('max_shards').ifPresent((f) => f.integer(1)) ?? null;
+
+  const dependsOnIds = spec.field('dependsOn').ifPresent((f) => f.stringList()) ?? [];
+
+  return {
+    name,
+    owner,
+    taskType,
+    requirements,
+    priority,
+    maxRetries,
+    backoffSec,
+    // Data-parallel fan-out is only defined for inference (TASK-SPEC section 5).
+    parallel: taskType === 'inference' && parallelEnabled,
+    maxShards,
+    dependsOnIds: unique(dependsOnIds),
+  };
+}
+
+function readRequirements(spec: Fields): Requirements {
+  const resources = spec.field('resources').required().mapping();
+  const replicas = resources.field('replicas').required().integer(1);
+  const tags = resources.field('tags').ifPresent((f) => f.stringList()) ?? [];
+
+  const hardware = resources.field('hardware').required().mapping();
+  const cpu = hardware.field('cpu').required().cpu();
+  const memoryBytes = hardware.field('memory').required().memory();
+  const gpu = hardware.field('gpu').ifPresent(readGpu) ?? null;
+
+  const enforceCpuField = spec.field('enforce_cpu');
+  const enforceCpu = enforceCpuField.ifPresent((f) => f.boolean()) ?? false;
+  if (enforceCpu && gpu) {
+    throw enforceCpuField.invalid('cannot be true when spec.resources.hardware.gpu.count > 0');
+  }
+
+  return { replicas, cpu, memoryBytes, gpu, enforceCpu, tags };
+}
+
+/** A gpu block with count 0 asks for no GPU at all, which placement treats as no block (null). */
+function readGpu(field: Field): GpuRequirement | null {
+  const gpu = field.mapping();
+  const type = gpu.field('type').required().string().trim().toLowerCase();
+  const count = gpu.field('count').required().integer(0);
+  const memoryBytes = gpu.field('memory').ifPresent((f) => f.memory()) ?? null;
+  return count === 0 ? null : { type, count, memoryBytes };
+}
+
+function buildDraft(key: string, doc: PlainObject, dependsOnKeys: string[]): TaskDraft {
+  const task = readTask(doc);
+  // readTask has just checked apiVersion, kind, metadata.name and spec, which is
+  // all TaskDocument promises beyond a plain mapping.
+  return { key, ...task, doc: doc as TaskDocument, dependsOnKeys };
+}
+
+// ---------------------------------------------------------------------------
+// Expansion of a document into tasks: plain, stages, or graph
+
+/** A stage or graph node, as declared. */
+interface Unit {
+  name: string;
+  /** Where it is declared, e.g. `spec.stages[1]`. */
+  path: FieldPath;
+  /** Its own spec, deep-merged over the base spec. */
+  spec: PlainObject;
+  /** As written: names of other units of the document, or ids of earlier tasks. */
+  dependsOn: string[];
+}
+
+interface UnitList {
+  kind: 'stage' | 'node';
+  /** `spec.stages` or `spec.graph.nodes`: where a cycle is reported. */
+  path: FieldPath;
+  units: Unit[];
+  /** Stages run strictly in order; graph nodes only wait for what they list. */
+  chained: boolean;
+}
+
+function expandDocument(document: unknown, docIndex: number): TaskDraft[] {
+  if (!isPlainObject(document)) throw new DocumentIssue([], 'Task document must be a mapping');
+  const root = new Fields(document, []);
+  const spec = root.field('spec').required().mapping();
+
+  const unitList = readUnitList(spec);
+  if (!unitList) return [buildDraft(`d${docIndex}`, plainDocument(document), [])];
+
+  const baseName = root.field('metadata').required().mapping().field('name').required().string();
+  const baseIds = spec.field('dependsOn').ifPresent((f) => f.stringList()) ?? [];
+  return expandUnits(document, baseName, baseIds, unitList, docIndex);
+}
+
+/** A document without stages or graph; an empty `stages: []` is dropped (it means "no stages"). */
+function plainDocument(document: PlainObject): PlainObject {
+  const doc = cloneJson(document);
+  doc.spec = withoutKeys(doc.spec as PlainObject, ['stages']);
+  return doc;
+}
+
+function readUnitList(spec: Fields): UnitList | null {
+  const stages = spec.field('stages');
+  const graph = spec.field('graph');
+  if (stages.present && graph.present) throw graph.invalid('cannot be combined with spec.stages');
+
+  if (graph.present) {
+    const nodes = graph.mapping().field('nodes').required();
+    const units = nodes.list().map((item) => readUnit(item, null));
+    if (units.length === 0) throw nodes.invalid('must be a non-empty list');
+    return { kind: 'node', path: nodes.path, units, chained: false };
+  }
+
+  const units = stages.ifPresent((f) => f.list().map((item, i) => readUnit(item, `stage-${i + 1}`))) ?? [];
+  return units.length > 0 ? { kind: 'stage', path: stages.path, units, chained: true } : null;
+}
+
+/**
+ * A stage or node `{name, spec, dependsOn}`; `defaultName` null means the name
+ * is required (graph nodes). Dependencies written inside its `spec.dependsOn`
+ * count as its own too: that is where a user who thinks of a stage as "a task
+ * document" would put them.
+ */
+function readUnit(item: Field, defaultName: string | null): Unit {
+  const unit = item.mapping();
+  const nameField = unit.field('name');
+  const name =
+    defaultName === null ? nameField.required().string() : (nameField.ifPresent((f) => f.string()) ?? defaultName);
+  const spec = unit.field('spec').ifPresent((f) => f.mapping());
+  const dependsOn = [
+    ...(unit.field('dependsOn').ifPresent((f) => f.stringList()) ?? []),
+    ...(spec?.field('dependsOn').ifPresent((f) => f.stringList()) ?? []),
+  ];
+  return { name, path: item.path, spec: spec?.value ?? {}, dependsOn };
+}
+
+function expandUnits(
+  document: PlainObject,
+  baseName: string,
+  baseIds: string[],
+  list: UnitList,
+  docIndex: number,
+): TaskDraft[] {
+  checkUniqueNames(list);
+  const names = new Set(list.units.map((unit) => unit.name));
+  const keyOf = (name: string) => `d${docIndex}/${name}`;
+
+  const waitsFor = new Map<string, string[]>();
+  const externalIds = new Map<string, string[]>();
+  list.units.forEach((unit, index) => {
+    const previous = list.chained && index > 0 ? [list.units[index - 1].name] : [];
+    waitsFor.set(unit.name, unique([...previous, ...unit.dependsOn.filter((dep) => names.has(dep))]));
+    externalIds.set(unit.name, unique([...baseIds, ...unit.dependsOn.filter((dep) => !names.has(dep))]));
+  });
+
+  const ordering = dependencyOrder([...names], waitsFor);
+  if ('cycle' in ordering) throw new DocumentIssue(list.path, `dependency cycle ${ordering.cycle.join(' -> ')}`);
+
+  const unitsByName = new Map(list.units.map((unit) => [unit.name, unit]));
+  return ordering.order.map((name) => {
+    const unit = unitsByName.get(name) as Unit;
+    const doc = effectiveDocument(document, `${baseName}:${name}`, unit, externalIds.get(name) ?? []);
+    try {
+      return buildDraft(keyOf(name), doc, (waitsFor.get(name) ?? []).map(keyOf));
+    } catch (err) {
+      if (err instanceof DocumentIssue) throw locateInUnit(err, unit);
+      throw err;
+    }
+  });
+}
+
+function checkUniqueNames(list: UnitList): void {
+  const seen = new Set<string>();
+  for (const unit of list.units) {
+    if (seen.has(unit.name)) {
+      throw new DocumentIssue([...unit.path, 'name'], `duplicate ${list.kind} name ${JSON.stringify(unit.name)}`);
+    }
+    seen.add(unit.name);
+  }
+}
+
+/**
+ * Base document without `stages`/`graph`, the unit's spec deep-merged over the
+ * base spec, and the unit's name. Choice: the effective `spec.dependsOn` is kept
+ * and holds exactly the external task ids this task waits for (base ids plus
+ * the unit's own), so the stored document says what the task depends on outside
+ * its submission; in-submission edges live in `dependsOnKeys`, since sibling
+ * tasks have no ids yet.
+ */
+function effectiveDocument(document: PlainObject, name: string, unit: Unit, externalIds: string[]): PlainObject {
+  const doc = cloneJson(document);
+  const spec = deepMerge(withoutKeys(doc.spec as PlainObject, EXPANSION_KEYS), withoutKeys(unit.spec, EXPANSION_KEYS));
+  if (externalIds.length > 0) spec.dependsOn = externalIds;
+  doc.spec = spec;
+  doc.metadata = { ...(doc.metadata as PlainObject), name };
+  return doc;
+}
+
+/**
+ * Effective documents are validated after merging, but a refusal should point
+ * at what the user wrote: the unit's spec when the value came from there, the
+ * base spec otherwise. A missing field is blamed on the unit when the mapping
+ * that lacks it was written by the unit (e.g. a stage's own `gpu` block).
+ */
+function locateInUnit(issue: DocumentIssue, unit: Unit): DocumentIssue {
+  const [head, ...rest] = issue.path;
+  if (head !== 'spec') return issue;
+  const written = issue.missing ? rest.slice(0, -1) : rest;
+  if (written.length === 0 || !hasPath(unit.spec, written)) return issue;
+  return issue.movedTo([...unit.path, 'spec', ...rest]);
+}
+
+function hasPath(value: unknown, path: FieldPath): boolean {
+  let current = value;
+  for (const segment of path) {
+    if (typeof segment === 'number' ? !Array.isArray(current) : !isPlainObject(current)) return false;
+    const container = current as PlainObject;
+    if (!Object.hasOwn(container, segment)) return false;
+    current = container[segment];
+  }
+  return current !== undefined && current !== null;
+}
+
+/**
+ * Depth-first order in which every unit comes after what it waits for; when the
+ * document order already satisfies that, it is returned unchanged. Iterative,
+ * because a long pipeline would otherwise mean deep recursion.
+ */
+function dependencyOrder(
+  names: string[],
+  waitsFor: Map<string, string[]>,
+): { order: string[] } | { cycle: string[] } {
+  const state = new Map<string, 'open' | 'done'>();
+  const order: string[] = [];
+  for (const start of names) {
+    if (state.has(start)) continue;
+    state.set(start, 'open');
+    const trail = [{ name: start, next: 0 }];
+    while (trail.length > 0) {
+      const top = trail[trail.length - 1];
+      const deps = waitsFor.get(top.name) ?? [];
+      if (top.next === deps.length) {
+        trail.pop();
+        state.set(top.name, 'done');
+        order.push(top.name);
+        continue;
+      }
+      const dep = deps[top.next++];
+      if (state.get(dep) === 'open') {
+        const open = trail.map((frame) => frame.name);
+        return { cycle: [...open.slice(open.indexOf(dep)), dep] };
+      }
+      if (!state.has(dep)) {
+        state.set(dep, 'open');
+        trail.push({ name: dep, next: 0 });
+      }
+    }
+  }
+  return { order };
+}
+
+function withoutKeys(value: PlainObject, keys: string[]): PlainObject {
+  return Object.fromEntries(Object.entries(value).filter(([key]) => !keys.includes(key)));
+}
+
+function unique(values: string[]): string[] {
+  return [...new Set(values)];
+}

@@ -1,0 +1,73 @@
+/**
+ * What the YAML parser hands to the tasks service: one draft per task to create.
+ * Pure data; the parser (parse-submission.ts) never touches Redis.
+ */
+
+/** A task document as stored and sent to workers (after stage merging). */
+export interface TaskDocument {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; owner?: string; annotations?: Record<string, unknown>; [k: string]: unknown };
+  spec: Record<string, unknown>;
+  [k: string]: unknown;
+}
+
+export interface GpuRequirement {
+  /** "any" or a lower-cased substring of the GPU name. */
+  type: string;
+  /** >= 1 (a gpu block with count 0 becomes `gpu: null`). */
+  count: number;
+  /** Optional per-GPU memory requirement (`gpu.memory`), bytes. */
+  memoryBytes: number | null;
+}
+
+/** The placement-relevant part of a task, derived from `spec` once at submission. */
+export interface Requirements {
+  replicas: number;
+  cpu: number;
+  memoryBytes: number;
+  gpu: GpuRequirement | null;
+  enforceCpu: boolean;
+  /** `spec.resources.tags`: a worker must carry every one of them. */
+  tags: string[];
+}
+
+export interface TaskDraft {
+  /**
+   * Unique within the submission: `d<docIndex>` for a plain document,
+   * `d<docIndex>/<stage or node name>` for a stage or graph node.
+   */
+  key: string;
+  /** Effective `metadata.name` (`<base>:<stage>` for stages and nodes). */
+  name: string;
+  owner: string | null;
+  taskType: string;
+  /** Effective document: base without `stages`/`graph`, the stage's spec deep-merged over the base spec. */
+  doc: TaskDocument;
+  requirements: Requirements;
+  /** `spec.priority`, integer, default 0; higher runs first. */
+  priority: number;
+  /** `spec.retry.maxRetries` when given, else null (the service applies MAX_RETRIES). */
+  maxRetries: number | null;
+  /** `spec.retry.backoffSec` when given, else null (no delay). */
+  backoffSec: number | null;
+  /** True when taskType is `inference` and `spec.parallel.enabled` is true. */
+  parallel: boolean;
+  /** `spec.parallel.max_shards` when given. */
+  maxShards: number | null;
+  /** Keys of other drafts in this submission that must finish first (stage chaining, stage/node names). */
+  dependsOnKeys: string[];
+  /** Ids of tasks from earlier submissions (the service checks they exist). */
+  dependsOnIds: string[];
+}
+
+/** A refusal: `path` is the field path (`spec.resources.hardware.memory`), `message` is the full sentence. */
+export class SpecError extends Error {
+  constructor(
+    readonly path: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SpecError';
+  }
+}

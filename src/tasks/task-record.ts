@@ -1,0 +1,128 @@
+import type { TaskStatus } from '../contracts/task-states';
+
+/** One attempt of a task, as recorded in the task hash's `attempts` field. */
+export interface AttemptRecord {
+  attempt: number;
+  worker: string;
+  outcome: 'succeeded' | 'failed';
+  error?: string;
+  ended_at: string;
+}
+
+/** A task as the API shows it (TASK-SPEC section 7, plus strategy, reason, shards and attempts). */
+export interface TaskResponse {
+  task_id: string;
+  name: string;
+  owner: string | null;
+  kind: string;
+  task_type: string;
+  status: TaskStatus;
+  assigned_worker: string | null;
+  topic: string;
+  priority: number;
+  submitted_at: string;
+  updated_at: string | null;
+  dispatched_at: string | null;
+  started_at: string | null;
+  finished_at: string | null;
+  error: string | null;
+  retries: number;
+  max_retries: number;
+  attempt: number;
+  attempts: AttemptRecord[];
+  depends_on: string[];
+  waiting_on: string[];
+  strategy: string | null;
+  reason: string | null;
+  unschedulable: string | null;
+  parent_id: string | null;
+  shard_index: number | null;
+  shard_total: number | null;
+  children: string[] | null;
+  shards_done: number | null;
+  result: unknown;
+  task: Record<string, unknown>;
+}
+
+/** The entry per created task in the submission response. */
+export interface SubmittedTask {
+  task_id: string;
+  name: string;
+  status: TaskStatus;
+  assigned_worker: string | null;
+  topic: string;
+  waiting_on: string[];
+  retries: number;
+  max_retries: number;
+}
+
+const str = (v: string | undefined): string | null => (v === undefined || v === '' ? null : v);
+const int = (v: string | undefined, d = 0): number => (v === undefined || v === '' ? d : Number(v));
+const intOrNull = (v: string | undefined): number | null => (v === undefined || v === '' ? null : Number(v));
+
+function json<T>(v: string | undefined, fallback: T): T {
+  if (v === undefined || v === '') return fallback;
+  try {
+    return JSON.parse(v) as T;
+  } catch {
+    return fallback;
+  }
+}
+
+/** Maps a stored task hash to the API shape. Pure. */
+export function toTaskResponse(h: Record<string, string>): TaskResponse {
+  const children = json<string[] | null>(h.children, null);
+  return {
+    task_id: h.id,
+    name: h.name,
+    owner: str(h.owner),
+    kind: h.kind,
+    task_type: h.task_type,
+    status: h.status as TaskStatus,
+    assigned_worker: str(h.assigned_worker),
+    topic: h.topic,
+    priority: int(h.priority),
+    submitted_at: h.submitted_at,
+    updated_at: str(h.updated_at),
+    dispatched_at: str(h.dispatched_at),
+    started_at: str(h.started_at),
+    finished_at: str(h.finished_at),
+    error: str(h.error),
+    retries: int(h.retries),
+    max_retries: int(h.max_retries),
+    attempt: int(h.attempt),
+    attempts: json<AttemptRecord[]>(h.attempts, []),
+    depends_on: json<string[]>(h.depends_on, []),
+    waiting_on: json<string[]>(h.waiting_on, []),
+    strategy: str(h.strategy),
+    reason: str(h.reason),
+    unschedulable: str(h.unschedulable),
+    parent_id: str(h.parent_id),
+    shard_index: intOrNull(h.shard_index),
+    shard_total: intOrNull(h.shard_total),
+    children,
+    shards_done: children ? int(h.shards_done) : null,
+    result: json<unknown>(h.result, null),
+    task: json<Record<string, unknown>>(h.doc, {}),
+  };
+}
+
+export function toSubmittedTask(r: TaskResponse): SubmittedTask {
+  return {
+    task_id: r.task_id,
+    name: r.name,
+    status: r.status,
+    assigned_worker: r.assigned_worker,
+    topic: r.topic,
+    waiting_on: r.waiting_on,
+    retries: r.retries,
+    max_retries: r.max_retries,
+  };
+}
+
+/** What placement needs of a queued task, stored once at submission in the `req` field. */
+export interface StoredPlacement {
+  requirements: import('./spec/task-draft').Requirements;
+  parallel: boolean;
+  maxShards: number | null;
+}

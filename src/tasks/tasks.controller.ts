@@ -1,0 +1,112 @@
+import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import { ApiBody, ApiConflictResponse, ApiConsumes, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiPayloadTooLargeResponse, ApiQuery, ApiBadRequestResponse, ApiTags, ApiUnsupportedMediaTypeResponse } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { ApiAuth, ErrorBodyDto } from '../common/api-docs';
+import { DomainError } from '../common/errors';
+import { TASK_STATUSES } from '../contracts/task-states';
+import { SubmissionDto, TaskDto } from './dto/task.dto';
+import { TaskResponse } from './task-record';
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, TasksService } from './tasks.service';
+
+export const YAML_TYPES = ['text/yaml', 'application/x-yaml', 'application/yaml', 'text/x-yaml', 'text/plain'];
+
+const EXAMPLE_YAML = `apiVersion: mloc/v1
+kind: InferenceTask
+metadata:
+  name: hello-echo
+  owner: me
+spec:
+  taskType: echo
+  resources:
+    replicas: 1
+    hardware: {cpu: "1", memory: "512Mi"}
+  data:
+    prompts: ["What is 2+2?", "Name a prime number."]
+`;
+
+/** The YAML text of a submission: a text/yaml body, or JSON {"yaml": "..."}. */
+function yamlText(body: unknown, contentType: string | undefined): string {
+  const type = (contentType ?? '').split(';')[0].trim().toLowerCase();
+  if (YAML_TYPES.includes(type)) {
+    if (typeof body !== 'string') throw new DomainError('invalid_request', 'Empty request body: expected a YAML task document');
+    return body;
+  }
+  if (type === 'application/json') {
+    const y = (body as { yaml?: unknown } | null)?.yaml;
+    if (typeof y !== 'string') throw new DomainError('invalid_request', 'JSON body must be {"yaml": "<task document>"}', 'yaml');
+    return y;
+  }
+  throw new DomainError('unsupported_media_type', `Unsupported Content-Type "${type || '(none)'}": send text/yaml (or application/x-yaml), or application/json {"yaml": "..."}`);
+}
+
+@ApiTags('tasks')
+@ApiAuth()
+@Controller('api/v1/tasks')
+export class TasksController {
+  constructor(private readonly tasks: TasksService) {}
+
+  @Post()
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Submit a task document',
+    description:
+      'YAML (text/yaml or application/x-yaml), or JSON {"yaml": "..."}. Several documents separated by `---` are created together, all or none. ' +
+      'Pipelines (spec.stages) and graphs (spec.graph.nodes) become one task per stage/node; the answer lists them in document order.',
+  })
+  @ApiConsumes('text/yaml', 'application/x-yaml', 'application/json')
+  @ApiBody({
+    required: true,
+    schema: { type: 'string', example: EXAMPLE_YAML },
+    examples: { echo: { summary: 'A small echo task', value: EXAMPLE_YAML } },
+  })
+  @ApiOkResponse({ type: SubmissionDto })
+  @ApiBadRequestResponse({ description: 'Invalid document; `field` names the path. Nothing was created.', type: ErrorBodyDto })
+  @ApiPayloadTooLargeResponse({ description: 'Body larger than MAX_TASK_BYTES', type: ErrorBodyDto })
+  @ApiUnsupportedMediaTypeResponse({ description: 'Content-Type is not YAML or JSON', type: ErrorBodyDto })
+  submit(@Body() body: unknown, @Headers('content-type') contentType?: string) {
+    return this.tasks.submit(yamlText(body, contentType));
+  }
+
+  @Get()
+  @ApiOperation({
+    summary: 'List tasks, newest first',
+    description: `Filters combine. At most \`limit\` records (default ${DEFAULT_LIST_LIMIT}, max ${MAX_LIST_LIMIT}). When more may follow, the response carries an \`X-Next-Cursor\` header: pass its value as \`cursor\` to get the next page.`,
+  })
+  @ApiQuery({ name: 'status', required: false, enum: TASK_STATUSES })
+  @ApiQuery({ name: 'owner', required: false, description: 'metadata.owner, exact' })
+  @ApiQuery({ name: 'name', required: false, description: 'substring of the task name' })
+  @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: MAX_LIST_LIMIT, default: DEFAULT_LIST_LIMIT } })
+  @ApiQuery({ name: 'cursor', required: false, description: 'X-Next-Cursor of the previous page' })
+  @ApiOkResponse({ type: [TaskDto], headers: { 'X-Next-Cursor': { description: 'cursor of the next page; absent on the last page', schema: { type: 'string' } } } })
+  @ApiBadRequestResponse({ description: 'Bad filter, limit or cursor', type: ErrorBodyDto })
+  async list(
+    @Res({ passthrough: true }) res: Response,
+    @Query('status') status?: string,
+    @Query('owner') owner?: string,
+    @Query('name') name?: string,
+    @Query('limit') limit?: string,
+    @Query('cursor') cursor?: string,
+  ): Promise<TaskResponse[]> {
+    const page = await this.tasks.list({ status, owner, name, limit, cursor });
+    if (page.nextCursor !== null) res.setHeader('X-Next-Cursor', String(page.nextCursor));
+    return page.tasks;
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: 'One task record' })
+  @ApiOkResponse({ type: TaskDto })
+  @ApiNotFoundResponse({ description: 'No task with this id', type: ErrorBodyDto })
+  get(@Param('id') id: string): Promise<TaskResponse> {
+    return this.tasks.get(id);
+  }
+
+  @Post(':id/cancel')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Cancel a task that has not finished', description: 'Its downstream tasks end too; a sharded parent takes its shards with it; cancelling a shard cancels its parent.' })
+  @ApiOkResponse({ type: TaskDto })
+  @ApiNotFoundResponse({ description: 'No task with this id', type: ErrorBodyDto })
+  @ApiConflictResponse({ description: 'The task already finished (DONE, FAILED or CANCELLED)', type: ErrorBodyDto })
+  cancel(@Param('id') id: string): Promise<TaskResponse> {
+    return this.tasks.cancel(id);
+  }
+}

@@ -1,0 +1,8 @@
+import { Module } from '@nestjs/common';
+import { SchedulerModule } from '../scheduler/scheduler.module';
+import { TasksController } from './tasks.controller';
+import { TasksRepository } from './tasks.repository';
+import { TasksService } from './tasks.service';
+
+@Module({ imports: [SchedulerModule], controllers: [TasksController], providers: [TasksRepository, TasksService], exports: [TasksRepository, TasksService] })
+export class TasksModule {}

@@ -1,0 +1,111 @@
+import { Injectable } from '@nestjs/common';
+import { Keys } from '../redis/keys';
+import { RedisService } from '../redis/redis.service';
+
+/** A task to create, as the submit-tasks script takes it. */
+export interface NewTaskRow {
+  id: string;
+  key: string;
+  owner: string | null;
+  deps: string[];
+  fields: Record<string, string>;
+}
+
+export type SubmitOutcome =
+  | { ok: true; tasks: { id: string; status: string }[] }
+  | { ok: false; error: 'unknown_dependency'; key: string; dependency: string };
+
+export interface ListFilter {
+  status?: string;
+  owner?: string;
+  name?: string;
+}
+
+/** Hard bound on how many records one list request may scan when filters do not match an index. */
+const MAX_SCAN = 50_000;
+const SCAN_CHUNK = 500;
+
+/** Task records in Redis. The only place that reads or writes task keys (scripts aside). */
+@Injectable()
+export class TasksRepository {
+  constructor(private readonly redis: RedisService) {}
+
+  async createBatch(rows: NewTaskRow[], nowMs: number): Promise<SubmitOutcome> {
+    const payload = JSON.stringify({ tasks: rows.map((r) => ({ ...r, owner: r.owner ?? '' })) });
+    return JSON.parse((await this.redis.run('submit-tasks', nowMs, [payload])) as string) as SubmitOutcome;
+  }
+
+  async get(id: string): Promise<Record<string, string> | null> {
+    const h = await this.redis.cmd.hgetall(Keys.task(id));
+    return h && h.id ? h : null;
+  }
+
+  async getMany(ids: string[]): Promise<Record<string, string>[]> {
+    if (ids.length === 0) return [];
+    const pipe = this.redis.cmd.pipeline();
+    for (const id of ids) pipe.hgetall(Keys.task(id));
+    const res = (await pipe.exec()) ?? [];
+    return res.map(([err, h]) => (err ? null : (h as Record<string, string>))).filter((h): h is Record<string, string> => !!h && !!h.id);
+  }
+
+  async getFields(ids: string[], fields: string[]): Promise<(string | null)[][]> {
+    if (ids.length === 0) return [];
+    const pipe = this.redis.cmd.pipeline();
+    for (const id of ids) pipe.hmget(Keys.task(id), ...fields);
+    const res = (await pipe.exec()) ?? [];
+    return res.map(([err, v]) => (err ? fields.map(() => null) : (v as (string | null)[])));
+  }
+
+  /**
+   * Newest first. `cursor` is the `seq` to continue below (exclusive). Status and owner filters
+   * read their own index; a second filter and the name substring filter are applied on the records.
+   */
+  async list(filter: ListFilter, limit: number, cursor: number | null): Promise<{ records: Record<string, string>[]; nextCursor: number | null }> {
+    const index = filter.status ? Keys.tasksByStatus(filter.status) : filter.owner ? Keys.tasksByOwner(filter.owner) : Keys.allTasks;
+    const matches = (h: Record<string, string>) =>
+      (!filter.status || h.status === filter.status) &&
+      (!filter.owner || h.owner === filter.owner) &&
+      (!filter.name || (h.name ?? '').includes(filter.name));
+    const needsScan = !!filter.name || (!!filter.status && !!filter.owner);
+    const out: Record<string, string>[] = [];
+    let below = cursor === null ? '+inf' : `(${cursor}`;
+    let scanned = 0;
+    while (out.length < limit) {
+      if (scanned >= MAX_SCAN) return { records: out, nextCursor: Number(below.slice(1)) };
+      const chunk = needsScan ? SCAN_CHUNK : Math.min(SCAN_CHUNK, limit - out.length);
+      const page = await this.redis.cmd.zrevrangebyscore(index, below, '-inf', 'WITHSCORES', 'LIMIT', 0, chunk);
+      const ids = page.filter((_, i) => i % 2 === 0);
+      if (ids.length === 0) return { records: out, nextCursor: null };
+      scanned += ids.length;
+      const byId = new Map((await this.getMany(ids)).map((h) => [h.id, h]));
+      for (let i = 0; i < ids.length && out.length < limit; i++) {
+        below = `(${page[2 * i + 1]}`;
+        const h = byId.get(ids[i]);
+        if (h && matches(h)) out.push(h);
+      }
+      if (ids.length < chunk && out.length < limit) return { records: out, nextCursor: null };
+    }
+    return { records: out, nextCursor: Number(below.slice(1)) };
+  }
+
+  async cancel(id: string, nowMs: number): Promise<string> {
+    return (await this.redis.run('cancel-task', nowMs, [id])) as string;
+  }
+
+  async ack(id: string, workerId: string, nowMs: number): Promise<boolean> {
+    return (await this.redis.run('ack-task', nowMs, [id, workerId])) === 1;
+  }
+
+  async finish(id: string, workerId: string, outcome: 'succeeded' | 'failed', payload: string, backoffCapSec: number, attempt: number | null, nowMs: number): Promise<string> {
+    return (await this.redis.run('finish-task', nowMs, [id, workerId, outcome, payload, backoffCapSec, attempt ?? ''])) as string;
+  }
+
+  async finalizeParent(parentId: string, resultJson: string, nowMs: number): Promise<boolean> {
+    return (await this.redis.run('finalize-parent', nowMs, [parentId, resultJson])) === 1;
+  }
+
+  /** Parents whose shards were fanned out and that are not finished yet. */
+  runningParents(): Promise<string[]> {
+    return this.redis.cmd.smembers(Keys.parents);
+  }
+}

@@ -1,0 +1,143 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/env';
+import { DomainError } from '../common/errors';
+import { TASK_STATUSES } from '../contracts/task-states';
+import { SchedulerService } from '../scheduler/scheduler.service';
+import { parseSubmission } from './spec/parse-submission';
+import { SpecError, TaskDraft } from './spec/task-draft';
+import { StoredPlacement, SubmittedTask, TaskResponse, toSubmittedTask, toTaskResponse } from './task-record';
+import { ListFilter, NewTaskRow, TasksRepository } from './tasks.repository';
+
+export const DEFAULT_LIST_LIMIT = 1000;
+export const MAX_LIST_LIMIT = 10_000;
+
+/** Orders drafts so that every draft comes after the drafts it depends on (the parser refused cycles). */
+export function dependencyOrder(drafts: TaskDraft[]): TaskDraft[] {
+  const byKey = new Map(drafts.map((d) => [d.key, d]));
+  const done = new Set<string>();
+  const out: TaskDraft[] = [];
+  const visit = (d: TaskDraft) => {
+    if (done.has(d.key)) return;
+    done.add(d.key);
+    for (const k of d.dependsOnKeys) {
+      const dep = byKey.get(k);
+      if (dep) visit(dep);
+    }
+    out.push(d);
+  };
+  drafts.forEach(visit);
+  return out;
+}
+
+@Injectable()
+export class TasksService {
+  private readonly log = new Logger('Tasks');
+
+  constructor(
+    private readonly repo: TasksRepository,
+    private readonly scheduler: SchedulerService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  /**
+   * Parses, validates and creates every task of a submission atomically (all or none), then gives
+   * the scheduler one pass so the answer already shows where ready tasks went.
+   */
+  async submit(text: string): Promise<{ ok: true; count: number; tasks: SubmittedTask[] }> {
+    let drafts: TaskDraft[];
+    try {
+      drafts = parseSubmission(text);
+    } catch (err) {
+      if (err instanceof SpecError) throw new DomainError('invalid_task', err.message, err.path || undefined);
+      throw err;
+    }
+    const ids = new Map(drafts.map((d) => [d.key, randomUUID()]));
+    const rows = dependencyOrder(drafts).map((d) => this.toRow(d, ids));
+    const outcome = await this.repo.createBatch(rows, Date.now());
+    if (!outcome.ok) {
+      const draft = drafts.find((d) => d.key === outcome.key);
+      throw new DomainError(
+        'invalid_task',
+        `Unknown task id in dependsOn: "${outcome.dependency}"${draft ? ` (task ${draft.name})` : ''}; no task was created`,
+        'spec.dependsOn',
+      );
+    }
+    this.log.log(`accepted ${drafts.length} task(s)`, { taskIds: [...ids.values()].slice(0, 20) });
+    await this.scheduler.runPass();
+    // Answer in document order, with the state the first scheduling pass left.
+    const docOrder = drafts.map((d) => ids.get(d.key)!);
+    const records = await this.repo.getMany(docOrder);
+    return { ok: true, count: records.length, tasks: records.map((h) => toSubmittedTask(toTaskResponse(h))) };
+  }
+
+  private toRow(d: TaskDraft, ids: Map<string, string>): NewTaskRow {
+    const id = ids.get(d.key)!;
+    const deps = [...new Set([...d.dependsOnKeys.map((k) => ids.get(k)!), ...d.dependsOnIds])];
+    const placement: StoredPlacement = { requirements: d.requirements, parallel: d.parallel, maxShards: d.maxShards };
+    return {
+      id,
+      key: d.key,
+      owner: d.owner,
+      deps,
+      fields: {
+        id,
+        name: d.name,
+        owner: d.owner ?? '',
+        kind: d.doc.kind,
+        task_type: d.taskType,
+        topic: this.config.taskTopic,
+        doc: JSON.stringify(d.doc),
+        req: JSON.stringify(placement),
+        priority: String(d.priority),
+        retries: '0',
+        max_retries: String(d.maxRetries ?? this.config.maxRetries),
+        backoff_sec: String(d.backoffSec ?? 0),
+        depends_on: JSON.stringify(deps),
+        parent_id: '',
+        attempt: '0',
+        attempts: '[]',
+      },
+    };
+  }
+
+  async get(id: string): Promise<TaskResponse> {
+    const h = await this.repo.get(id);
+    if (!h) throw new DomainError('not_found', `Task ${id} not found`);
+    return toTaskResponse(h);
+  }
+
+  async list(q: { status?: string; owner?: string; name?: string; limit?: string; cursor?: string }): Promise<{ tasks: TaskResponse[]; nextCursor: number | null }> {
+    const filter: ListFilter = {};
+    if (q.status) {
+      const s = q.status.toUpperCase();
+      if (!TASK_STATUSES.includes(s as never)) {
+        throw new DomainError('invalid_request', `status: expected one of ${TASK_STATUSES.join(', ')}, got "${q.status}"`, 'status');
+      }
+      filter.status = s;
+    }
+    if (q.owner) filter.owner = q.owner;
+    if (q.name) filter.name = q.name;
+    const limit = q.limit === undefined || q.limit === '' ? DEFAULT_LIST_LIMIT : Number(q.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+      throw new DomainError('invalid_request', `limit: expected an integer from 1 to ${MAX_LIST_LIMIT}, got "${q.limit}"`, 'limit');
+    }
+    let cursor: number | null = null;
+    if (q.cursor !== undefined && q.cursor !== '') {
+      cursor = Number(q.cursor);
+      if (!Number.isInteger(cursor) || cursor < 0) throw new DomainError('invalid_request', `cursor: expected the X-Next-Cursor value of a previous page, got "${q.cursor}"`, 'cursor');
+    }
+    const { records, nextCursor } = await this.repo.list(filter, limit, cursor);
+    return { tasks: records.map(toTaskResponse), nextCursor };
+  }
+
+  async cancel(id: string): Promise<TaskResponse> {
+    const r = await this.repo.cancel(id, Date.now());
+    if (r === 'not_found') throw new DomainError('not_found', `Task ${id} not found`);
+    if (r.startsWith('final:')) throw new DomainError('conflict', `Task ${id} already finished (${r.slice(6)}); only unfinished tasks can be cancelled`);
+    this.log.log(`cancelled task`, { taskId: id, root: r.slice('cancelled:'.length) });
+    this.scheduler.kick();
+    return this.get(id);
+  }
+}

@@ -1,0 +1,7 @@
+import { Module } from '@nestjs/common';
+import { WorkersController } from './workers.controller';
+import { WorkersRepository } from './workers.repository';
+import { WorkersService } from './workers.service';
+
+@Module({ controllers: [WorkersController], providers: [WorkersRepository, WorkersService], exports: [WorkersRepository, WorkersService] })
+export class WorkersModule {}

@@ -1,0 +1,54 @@
+import { Injectable } from '@nestjs/common';
+import { WORKER_IDS_KEY, workerHeartbeatKey, workerKey } from '../contracts/protocol';
+import { Keys } from '../redis/keys';
+import { RedisService } from '../redis/redis.service';
+
+export interface StoredWorker {
+  id: string;
+  hash: Record<string, string>;
+  heartbeatAlive: boolean;
+  /** The task this worker holds for us, if any. */
+  heldTask: string | null;
+}
+
+export interface LostWorkerOutcome {
+  stale: boolean;
+  task?: string | null;
+  outcome?: string | null;
+  removed?: boolean;
+}
+
+/** The v1 worker registry (PROTOCOL section 1) plus our holder locks. */
+@Injectable()
+export class WorkersRepository {
+  constructor(private readonly redis: RedisService) {}
+
+  async readAll(): Promise<StoredWorker[]> {
+    const ids = await this.redis.cmd.smembers(WORKER_IDS_KEY);
+    return this.readMany(ids);
+  }
+
+  async readMany(ids: string[]): Promise<StoredWorker[]> {
+    if (ids.length === 0) return [];
+    const pipe = this.redis.cmd.pipeline();
+    for (const id of ids) pipe.hgetall(workerKey(id)).exists(workerHeartbeatKey(id)).get(Keys.workerTask(id));
+    const res = (await pipe.exec()) ?? [];
+    const out: StoredWorker[] = [];
+    ids.forEach((id, i) => {
+      const hash = (res[3 * i]?.[1] ?? {}) as Record<string, string>;
+      out.push({ id, hash, heartbeatAlive: res[3 * i + 1]?.[1] === 1, heldTask: (res[3 * i + 2]?.[1] as string | null) ?? null });
+    });
+    return out;
+  }
+
+  async readOne(id: string): Promise<StoredWorker | null> {
+    const [w] = await this.readMany([id]);
+    return w && Object.keys(w.hash).length > 0 ? w : null;
+  }
+
+  /** Re-checks staleness atomically; a stale worker's task goes back to the queue; `remove` also unregisters it. */
+  async releaseIfStale(id: string, cutoffIso: string, backoffCapSec: number, remove: boolean, nowMs: number): Promise<LostWorkerOutcome> {
+    const raw = await this.redis.run('release-lost-worker', nowMs, [id, cutoffIso, backoffCapSec, remove ? '1' : '0']);
+    return JSON.parse(raw as string) as LostWorkerOutcome;
+  }
+}

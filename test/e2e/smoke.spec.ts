@@ -1,0 +1,21 @@
+import { TestStack, taskYaml } from '../support/test-app';
+import { CPU_HW } from '../support/fake-worker';
+
+describe('smoke', () => {
+  let s: TestStack;
+  beforeAll(async () => {
+    s = await new TestStack().start();
+  });
+  afterAll(() => s.stop());
+
+  it('runs a task on a v1 worker', async () => {
+    await s.worker({ id: 'w1', hardware: CPU_HW(), result: () => ({ items: [1, 2] }) });
+    const res = await s.submit(taskYaml({ name: 'hello' }));
+    expect(res.status).toBe(200);
+    expect(res.body.count).toBe(1);
+    const id = res.body.tasks[0].task_id;
+    const t = await s.waitForStatus(id, 'DONE');
+    expect(t.assigned_worker).toBe('w1');
+    expect(t.result).toEqual({ items: [1, 2] });
+  });
+});

@@ -1,0 +1,155 @@
+import { Redis } from 'ioredis';
+import {
+  DispatchMessage,
+  isoNow,
+  TASKS_EVENTS_CHANNEL,
+  WORKER_IDS_KEY,
+  workerHeartbeatKey,
+  workerKey,
+  WORKERS_EVENTS_CHANNEL,
+} from '../../src/contracts/protocol';
+import { waitFor } from './wait-for';
+
+export type Behaviour =
+  /** acknowledge and succeed at once with `result(msg)` */
+  | 'succeed'
+  /** acknowledge and fail at once */
+  | 'fail'
+  /** acknowledge, then wait for the test to call succeed()/fail() */
+  | 'hold'
+  /** hear the dispatch but never acknowledge it */
+  | 'ignore';
+
+export interface FakeWorkerOptions {
+  id: string;
+  hardware?: Record<string, unknown>;
+  tags?: string[];
+  topic?: string;
+  behaviour?: Behaviour;
+  heartbeatTtlSec?: number;
+  result?: (msg: DispatchMessage) => unknown;
+  error?: string;
+  /** Subscribe to the task topic (default true); false simulates the MLOC worker's start-up window. */
+  subscribe?: boolean;
+}
+
+export const CPU_HW = (cores = 8, memGi = 32) => ({ cpu: { logical_cores: cores, model: 'x86_64' }, memory: { total_bytes: memGi * 2 ** 30 } });
+export const GPU_HW = (gpus: string[], cores = 16, memGi = 64, vramGi: number | null = 80) => ({
+  ...CPU_HW(cores, memGi),
+  gpu: { driver_version: '550.54', cuda_version: '12.4', gpus: gpus.map((name, index) => ({ index, name, uuid: `GPU-${index}`, memory_bytes: vramGi === null ? null : vramGi * 2 ** 30 })) },
+});
+
+/**
+ * A worker that speaks PROTOCOL v1 exactly as the MLOC Python worker does (sections 1 and 2),
+ * driven by the test: register, heartbeat, acknowledge, succeed or fail on demand, go silent.
+ */
+export class FakeV1Worker {
+  readonly id: string;
+  readonly received: DispatchMessage[] = [];
+  private readonly cmd: Redis;
+  private readonly sub: Redis;
+  private behaviour: Behaviour;
+  private readonly topic: string;
+
+  constructor(
+    redisUrl: string,
+    private readonly opts: FakeWorkerOptions,
+  ) {
+    this.id = opts.id;
+    this.cmd = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+    this.sub = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+    this.behaviour = opts.behaviour ?? 'succeed';
+    this.topic = opts.topic ?? 'tasks';
+  }
+
+  setBehaviour(b: Behaviour) {
+    this.behaviour = b;
+  }
+
+  /** Registration in the order of PROTOCOL section 1, then IDLE, then (unless told not to) subscribe. */
+  async start(): Promise<this> {
+    const now = isoNow();
+    await this.cmd.sadd(WORKER_IDS_KEY, this.id);
+    await this.cmd.hset(workerKey(this.id), {
+      worker_id: this.id,
+      status: 'STARTING',
+      started_at: now,
+      pid: String(process.pid),
+      env_json: JSON.stringify({ python: '3.11', fake: true }),
+      hardware_json: JSON.stringify(this.opts.hardware ?? CPU_HW()),
+      tags_json: JSON.stringify(this.opts.tags ?? []),
+      last_seen: now,
+    });
+    await this.cmd.publish(WORKERS_EVENTS_CHANNEL, JSON.stringify({ type: 'REGISTER', worker_id: this.id, status: 'STARTING', ts: now, tags: this.opts.tags ?? [] }));
+    await this.heartbeat();
+    await this.setStatus('IDLE');
+    if (this.opts.subscribe !== false) await this.listen();
+    return this;
+  }
+
+  async listen(): Promise<void> {
+    this.sub.on('message', (_channel: string, raw: string) => void this.onDispatch(raw));
+    await this.sub.subscribe(this.topic);
+  }
+
+  async heartbeat(ttlSec = this.opts.heartbeatTtlSec ?? 120): Promise<void> {
+    const now = isoNow();
+    await this.cmd.setex(workerHeartbeatKey(this.id), Math.max(1, Math.ceil(ttlSec)), now);
+    await this.cmd.hset(workerKey(this.id), 'last_seen', now);
+    await this.cmd.publish(WORKERS_EVENTS_CHANNEL, JSON.stringify({ type: 'HEARTBEAT', worker_id: this.id, ts: now, metrics: { loadavg: { '1m': 0.1, '5m': 0.1, '15m': 0.1 } } }));
+  }
+
+  async setStatus(status: string, extra: Record<string, string> = {}): Promise<void> {
+    const now = isoNow();
+    const fields: Record<string, string> = { status, last_seen: now };
+    for (const [k, v] of Object.entries(extra)) fields[`extra_${k}`] = v;
+    await this.cmd.hset(workerKey(this.id), fields);
+    await this.cmd.publish(WORKERS_EVENTS_CHANNEL, JSON.stringify({ type: 'STATUS', worker_id: this.id, status, ts: now, extra }));
+  }
+
+  private async onDispatch(raw: string) {
+    const msg = JSON.parse(raw) as DispatchMessage;
+    if (msg.assigned_worker !== this.id) return;
+    this.received.push(msg);
+    if (this.behaviour === 'ignore') return;
+    await this.ack(msg.task_id);
+    if (this.behaviour === 'succeed') await this.succeed(msg.task_id, this.opts.result ? this.opts.result(msg) : {});
+    else if (this.behaviour === 'fail') await this.fail(msg.task_id, this.opts.error ?? 'boom');
+  }
+
+  ack(taskId: string): Promise<void> {
+    return this.setStatus('RUNNING', { task_id: taskId });
+  }
+
+  /** Steps 4 and 5 of "What a v1 worker does with a dispatch". */
+  async succeed(taskId: string, result: unknown = {}): Promise<void> {
+    await this.cmd.publish(TASKS_EVENTS_CHANNEL, JSON.stringify({ type: 'TASK_SUCCEEDED', worker_id: this.id, task_id: taskId, result, ts: isoNow() }));
+    await this.setStatus('IDLE', { last_task: taskId });
+  }
+
+  async fail(taskId: string, error = 'boom'): Promise<void> {
+    await this.cmd.publish(TASKS_EVENTS_CHANNEL, JSON.stringify({ type: 'TASK_FAILED', worker_id: this.id, task_id: taskId, error, ts: isoNow() }));
+    await this.setStatus('IDLE', { last_task: taskId });
+  }
+
+  async waitForDispatch(n = 1, timeoutMs = 10_000): Promise<DispatchMessage> {
+    await waitFor(() => this.received.length >= n, { timeoutMs, what: `${n} dispatch(es) to ${this.id}` });
+    return this.received[n - 1];
+  }
+
+  /** Stops heartbeating and listening, as a process that died would (its keys stay). */
+  async goSilent(): Promise<void> {
+    await this.sub.unsubscribe();
+  }
+
+  async unregister(): Promise<void> {
+    await this.cmd.srem(WORKER_IDS_KEY, this.id);
+    await this.cmd.del(workerKey(this.id), workerHeartbeatKey(this.id));
+    await this.cmd.publish(WORKERS_EVENTS_CHANNEL, JSON.stringify({ type: 'UNREGISTER', worker_id: this.id }));
+  }
+
+  async close(): Promise<void> {
+    this.sub.disconnect();
+    this.cmd.disconnect();
+  }
+}

@@ -1,0 +1,97 @@
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+
+/** Finds a free TCP port on loopback. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function redisServerBinary(): string {
+  const bin = process.env.REDIS_SERVER_BIN ?? 'redis-server';
+  const probe = spawnSync(bin, ['--version'], { encoding: 'utf8' });
+  if (probe.error || probe.status !== 0) {
+    throw new Error(
+      `redis-server not found (${bin}). The tests need a real Redis: install the Debian package ` +
+        `"redis-server" (apt-get install -y redis-server) or set REDIS_SERVER_BIN.`,
+    );
+  }
+  return bin;
+}
+
+/**
+ * A throwaway redis-server on a free loopback port, in its own temporary folder, so a test can
+ * stop, kill or restart it. With `persistence`, AOF is on and survives restarts.
+ */
+export class TestRedisServer {
+  port = 0;
+  private proc: ChildProcess | null = null;
+  readonly dir = mkdtempSync(join(tmpdir(), 'mloc-redis-'));
+
+  constructor(private readonly opts: { persistence?: boolean } = {}) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}/0`;
+  }
+
+  async start(): Promise<void> {
+    if (!this.port) this.port = await freePort();
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--logfile', ''];
+    args.push('--appendonly', this.opts.persistence ? 'yes' : 'no');
+    this.proc = spawn(redisServerBinary(), args, { stdio: 'ignore' });
+    await this.waitUntilAnswering();
+  }
+
+  private async waitUntilAnswering(): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const c = new Redis(this.url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+      try {
+        await c.connect();
+        await c.ping();
+        return;
+      } catch (err) {
+        if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not start: ${String(err)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      } finally {
+        c.disconnect();
+      }
+    }
+  }
+
+  /** Stops the server: SIGKILL when `kill`, else a clean SIGTERM. */
+  async stop(kill = false): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null) return;
+    this.proc = null;
+    await new Promise<void>((resolve) => {
+      p.once('exit', () => resolve());
+      p.kill(kill ? 'SIGKILL' : 'SIGTERM');
+    });
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
+  async destroy(): Promise<void> {
+    await this.stop(true);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  client(): Redis {
+    return new Redis(this.url, { maxRetriesPerRequest: 1 });
+  }
+}

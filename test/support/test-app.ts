@@ -1,0 +1,112 @@
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import request from 'supertest';
+import { createApp } from '../../src/bootstrap';
+import { loadConfig } from '../../src/config/env';
+import { FakeV1Worker, FakeWorkerOptions } from './fake-worker';
+import { TestRedisServer } from './redis-server';
+import { waitFor } from './wait-for';
+
+/** The real app (same createApp as production) on a real redis-server, plus fake v1 workers. */
+export class TestStack {
+  readonly redis: TestRedisServer;
+  app!: NestExpressApplication;
+  readonly workers: FakeV1Worker[] = [];
+  private readonly extraApps: NestExpressApplication[] = [];
+
+  constructor(
+    private readonly env: Record<string, string> = {},
+    opts: { persistence?: boolean } = {},
+  ) {
+    this.redis = new TestRedisServer(opts);
+  }
+
+  async start(): Promise<this> {
+    await this.redis.start();
+    this.app = await this.newApp();
+    return this;
+  }
+
+  /** Another orchestrator instance on the same Redis (restarts, replicas). */
+  async newApp(env: Record<string, string> = {}): Promise<NestExpressApplication> {
+    const config = loadConfig({ REDIS_URL: this.redis.url, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'error', HEARTBEAT_TTL_SEC: '120', ...this.env, ...env });
+    const app = await createApp(config, { console: !!process.env.TEST_LOG_LEVEL, logFile: false });
+    await app.init();
+    this.extraApps.push(app);
+    return app;
+  }
+
+  async closeApp(app: NestExpressApplication) {
+    const i = this.extraApps.indexOf(app);
+    if (i >= 0) this.extraApps.splice(i, 1);
+    await app.close();
+  }
+
+  http(app: NestExpressApplication = this.app) {
+    return request(app.getHttpServer());
+  }
+
+  async worker(opts: FakeWorkerOptions): Promise<FakeV1Worker> {
+    const w = new FakeV1Worker(this.redis.url, opts);
+    this.workers.push(w);
+    await w.start();
+    // Wait until the orchestrator's index knows it, so placement tests are deterministic.
+    await waitFor(async () => (await this.http().get(`/workers/${opts.id}`).set(this.authHeader())).status === 200, { what: `worker ${opts.id} registered` });
+    return w;
+  }
+
+  authHeader(): Record<string, string> {
+    return this.env.ORCHESTRATOR_TOKEN ? { Authorization: `Bearer ${this.env.ORCHESTRATOR_TOKEN}` } : {};
+  }
+
+  submit(yaml: string, app?: NestExpressApplication) {
+    return this.http(app).post('/api/v1/tasks').set(this.authHeader()).set('Content-Type', 'text/yaml').send(yaml);
+  }
+
+  async task(id: string): Promise<Record<string, any>> {
+    const res = await this.http().get(`/api/v1/tasks/${id}`).set(this.authHeader());
+    if (res.status !== 200) throw new Error(`GET task ${id}: ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body;
+  }
+
+  waitForStatus(id: string, status: string | string[], timeoutMs = 10_000) {
+    const want = Array.isArray(status) ? status : [status];
+    return waitFor(async () => {
+      const t = await this.task(id);
+      return want.includes(t.status) ? t : null;
+    }, { timeoutMs, what: `task ${id} to be ${want.join('|')}` });
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.close()));
+    for (const app of this.extraApps.splice(0)) await app.close().catch(() => undefined);
+    await this.redis.destroy();
+  }
+}
+
+export const EXAMPLES_DIR = resolve(__dirname, '../../../shared/examples');
+
+export function example(name: string): string {
+  return readFileSync(join(EXAMPLES_DIR, name), 'utf8');
+}
+
+export function exampleFiles(sub = ''): string[] {
+  return readdirSync(join(EXAMPLES_DIR, sub)).filter((f) => f.endsWith('.yaml')).sort();
+}
+
+/** A minimal valid task document. */
+export function taskYaml(opts: { name?: string; taskType?: string; cpu?: string | number; memory?: string; gpu?: string; extraSpec?: string; owner?: string } = {}): string {
+  return [
+    'apiVersion: mloc/v1',
+    'kind: InferenceTask',
+    `metadata: {name: ${opts.name ?? 't'}${opts.owner ? `, owner: ${opts.owner}` : ''}}`,
+    'spec:',
+    `  taskType: ${opts.taskType ?? 'echo'}`,
+    '  resources:',
+    '    replicas: 1',
+    `    hardware: {cpu: "${opts.cpu ?? 1}", memory: "${opts.memory ?? '1Gi'}"${opts.gpu ? `, gpu: ${opts.gpu}` : ''}}`,
+    ...(opts.extraSpec ? opts.extraSpec.split('\n').map((l) => `  ${l}`) : []),
+    '',
+  ].join('\n');
+}
