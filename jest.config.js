@@ -14,5 +14,7 @@ module.exports = {
   },
   transformIgnorePatterns: [`/node_modules/(?!(${ESM_PACKAGES.join('|')})/)`],
   testTimeout: 30000,
+  // Belt and braces for CI: an open handle must never hang the run.
+  forceExit: true,
   testPathIgnorePatterns: ['/node_modules/', '/test/faults/'],
 };

@@ -1,8 +1,10 @@
-import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Inject, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { STATUS_CODES } from 'node:http';
 import { DomainError, ErrorBody, HTTP_STATUS_OF } from './errors';
 import { RedisUnavailableError } from '../redis/redis.service';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/env';
 
 /** Is this error ioredis telling us the connection is down? */
 export function isRedisDownError(err: unknown): boolean {
@@ -15,6 +17,8 @@ export function isRedisDownError(err: unknown): boolean {
 @Catch()
 export class ErrorFilter implements ExceptionFilter {
   private readonly log = new Logger('Http');
+
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
 
   catch(exception: unknown, host: ArgumentsHost) {
     const ctx = host.switchToHttp();
@@ -45,18 +49,20 @@ export class ErrorFilter implements ExceptionFilter {
     if (isRedisDownError(exception)) {
       return make(HttpStatus.SERVICE_UNAVAILABLE, 'Redis is unavailable; the orchestrator keeps retrying. Try again shortly.', { code: 'redis_unavailable' });
     }
+    const tooLarge = () => make(413, `Request body exceeds MAX_TASK_BYTES (${this.config.maxTaskBytes} bytes)`, { code: 'payload_too_large' });
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
+      if (status === 413) return tooLarge();
       const r = exception.getResponse();
       const message =
         typeof r === 'string' ? r : Array.isArray((r as { message?: unknown }).message) ? ((r as { message: string[] }).message).join('; ') : String((r as { message?: unknown }).message ?? exception.message);
       return make(status, message);
     }
     // body-parser errors carry an HTTP status (413 too large, 400 bad JSON, 415 bad charset).
-    const e = exception as { status?: number; statusCode?: number; type?: string; message?: string; limit?: number };
+    const e = exception as { status?: number; statusCode?: number; type?: string; message?: string };
     const status = e?.status ?? e?.statusCode;
     if (typeof status === 'number' && status >= 400 && status < 500) {
-      if (e.type === 'entity.too.large') return make(413, `Request body exceeds MAX_TASK_BYTES (${e.limit} bytes)`, { code: 'payload_too_large' });
+      if (e.type === 'entity.too.large') return tooLarge();
       if (e.type === 'entity.parse.failed') return make(400, `Malformed JSON body: ${e.message}`, { code: 'invalid_request' });
       return make(status, e.message ?? 'Bad request');
     }

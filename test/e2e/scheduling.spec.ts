@@ -1,0 +1,248 @@
+import { CPU_HW, GPU_HW } from '../support/fake-worker';
+import { example, TestStack, taskYaml } from '../support/test-app';
+import { waitFor } from '../support/wait-for';
+
+const ids = (res: { body: { tasks: { task_id: string }[] } }) => res.body.tasks.map((t) => t.task_id);
+
+describe('resource matching and strategies', () => {
+  let s: TestStack;
+  beforeEach(async () => {
+    s = await new TestStack().start();
+  });
+  afterEach(() => s.stop());
+
+  it('best-fit puts a CPU task on the CPU machine, not the GPU one, and records why', async () => {
+    await s.worker({ id: 'gpu', hardware: GPU_HW(['NVIDIA A100-SXM4-80GB'], 32, 128), behaviour: 'hold' });
+    await s.worker({ id: 'cpu', hardware: CPU_HW(32, 128), behaviour: 'hold' });
+    await s.worker({ id: 'small', hardware: CPU_HW(4, 8), behaviour: 'hold' });
+    const res = await s.submit(taskYaml({ cpu: 8, memory: '32Gi' }));
+    expect(res.body.tasks[0].assigned_worker).toBe('cpu');
+    const t = await s.task(ids(res)[0]);
+    expect(t.strategy).toBe('best-fit');
+    expect(t.reason).toMatch(/ratio/);
+  });
+
+  it('best-fit picks the tightest GPU machine; GPU type is a case-insensitive substring', async () => {
+    await s.worker({ id: 'a100x8', hardware: GPU_HW(Array(8).fill('NVIDIA A100-SXM4-80GB')), behaviour: 'hold' });
+    await s.worker({ id: 'a100x2', hardware: GPU_HW(['NVIDIA A100-SXM4-80GB', 'NVIDIA A100-SXM4-80GB']), behaviour: 'hold' });
+    await s.worker({ id: 'l4x2', hardware: GPU_HW(['NVIDIA L4', 'NVIDIA L4']), behaviour: 'hold' });
+    const res = await s.submit(taskYaml({ cpu: 4, memory: '16Gi', gpu: '{type: A100, count: 2}' }));
+    expect(res.body.tasks[0].assigned_worker).toBe('a100x2');
+  });
+
+  it.each([
+    ['16GB fits a 16 GiB worker', '16GB', 'm16'],
+    ['16Gi fits a 16 GiB worker', '16Gi', 'm16'],
+    ['17Gi needs the 32 GiB worker', '17Gi', 'm32'],
+    ['plain bytes', String(20 * 2 ** 30), 'm32'],
+  ])('memory units: %s', async (_title, memory, expected) => {
+    await s.worker({ id: 'm16', hardware: CPU_HW(4, 16), behaviour: 'hold' });
+    await s.worker({ id: 'm32', hardware: CPU_HW(4, 32), behaviour: 'hold' });
+    const res = await s.submit(taskYaml({ cpu: 2, memory }));
+    expect(res.body.tasks[0].assigned_worker).toBe(expected);
+  });
+
+  it('enforce_cpu never lands on a GPU worker; tags are required', async () => {
+    await s.worker({ id: 'gpu', hardware: GPU_HW(['NVIDIA L4'], 64, 256), behaviour: 'hold', tags: ['eu'] });
+    const cpuOnly = await s.submit(taskYaml({ name: 'cpu-only', extraSpec: 'enforce_cpu: true' }));
+    expect(cpuOnly.body.tasks[0].assigned_worker).toBeNull();
+    const tagged = await s.submit(taskYaml({ name: 'tagged' }).replace('    replicas: 1', '    replicas: 1\n    tags: [us]'));
+    expect(tagged.body.tasks[0].assigned_worker).toBeNull();
+    await s.worker({ id: 'cpu', hardware: CPU_HW(8, 32), behaviour: 'hold' });
+    expect((await s.waitForStatus(ids(cpuOnly)[0], 'RUNNING')).assigned_worker).toBe('cpu');
+    await s.worker({ id: 'us', hardware: CPU_HW(8, 32), behaviour: 'hold', tags: ['us'] });
+    expect((await s.waitForStatus(ids(tagged)[0], 'RUNNING')).assigned_worker).toBe('us');
+  });
+
+  it('first-fit when capacity is scarce (ratio <= LOW_AVAIL_RATIO)', async () => {
+    await s.worker({ id: 'only', hardware: CPU_HW(8, 32), behaviour: 'hold' });
+    const res = await s.submit(taskYaml());
+    const t = await s.waitForStatus(ids(res)[0], 'RUNNING');
+    expect(t.strategy).toBe('first-fit');
+  });
+
+  it('a task no worker can run waits as PENDING with an unschedulable reason, and runs when one registers', async () => {
+    await s.worker({ id: 'cpu', hardware: CPU_HW(8, 32) });
+    const res = await s.submit(taskYaml({ gpu: '{type: h100, count: 1}' }));
+    const id = ids(res)[0];
+    const waiting = await waitFor(async () => {
+      const t = await s.task(id);
+      return t.unschedulable ? t : null;
+    });
+    expect(waiting.status).toBe('PENDING');
+    expect(waiting.unschedulable).toMatch(/cpu/);
+    await s.worker({ id: 'h100', hardware: GPU_HW(['NVIDIA H100 80GB HBM3']) });
+    const done = await s.waitForStatus(id, 'DONE');
+    expect(done.assigned_worker).toBe('h100');
+    expect(done.unschedulable).toBeNull();
+  });
+
+  it('queues by priority, then age, while the only worker is busy', async () => {
+    const w = await s.worker({ id: 'w', hardware: CPU_HW(8, 32), behaviour: 'hold' });
+    const first = ids(await s.submit(taskYaml({ name: 'first' })))[0];
+    await w.waitForDispatch(1);
+    const low = ids(await s.submit(taskYaml({ name: 'low' })))[0];
+    const high = ids(await s.submit(taskYaml({ name: 'high', extraSpec: 'priority: 5' })))[0];
+    await w.succeed(first);
+    expect((await w.waitForDispatch(2)).task_id).toBe(high);
+    await w.succeed(high);
+    expect((await w.waitForDispatch(3)).task_id).toBe(low);
+  });
+});
+
+describe('pipelines, graphs and dependencies', () => {
+  let s: TestStack;
+  beforeAll(async () => {
+    s = await new TestStack().start();
+    await s.worker({ id: 'big', hardware: GPU_HW(['NVIDIA A100-SXM4-80GB', 'NVIDIA A100-SXM4-80GB'], 64, 256) });
+  });
+  afterAll(() => s.stop());
+
+  it('runs the stages of a pipeline strictly in order, named <base>:<stage>', async () => {
+    const res = await s.submit(example('pipeline-stages.yaml'));
+    expect(res.body.tasks.map((t: { name: string }) => t.name)).toEqual(['draft-refine-format:draft', 'draft-refine-format:refine', 'draft-refine-format:format']);
+    const [a, b, c] = ids(res);
+    expect(res.body.tasks[1].waiting_on).toEqual([a]);
+    const done = await Promise.all([a, b, c].map((id) => s.waitForStatus(id, 'DONE')));
+    expect(done[0].finished_at <= done[1].dispatched_at).toBe(true);
+    expect(done[1].finished_at <= done[2].dispatched_at).toBe(true);
+    expect(done[1].task.spec.inference.system_prompt).toBe('Improve the draft into a clear answer.');
+    expect(done[1].task.spec.inference.max_tokens).toBe(128);
+    expect(done[1].task.spec.stages).toBeUndefined();
+  });
+
+  it('runs a graph: a node waits for all of its dependencies', async () => {
+    const res = await s.submit(example('dag-graph.yaml'));
+    const byName = Object.fromEntries(res.body.tasks.map((t: { name: string; task_id: string }) => [t.name.split(':')[1], t.task_id]));
+    const ev = await s.task(byName.evaluate);
+    expect(ev.depends_on.sort()).toEqual([byName['train-lora'], byName['train-full']].sort());
+    const done = await s.waitForStatus(byName.evaluate, 'DONE');
+    for (const dep of ['train-lora', 'train-full']) {
+      const t = await s.task(byName[dep]);
+      expect(t.finished_at <= done.dispatched_at).toBe(true);
+    }
+  });
+
+  it('dependsOn waits on a task from an earlier submission', async () => {
+    const first = ids(await s.submit(taskYaml({ name: 'tiny' }).replace('    replicas: 1', '    replicas: 1\n    tags: [nobody-has-it]')));
+    expect(first).toHaveLength(1);
+    // `tiny` needs the tag nobody has: it waits, and so does its dependent.
+    const second = await s.submit(taskYaml({ name: 'after', extraSpec: `dependsOn: [${first[0]}]` }));
+    expect(second.body.tasks[0].waiting_on).toEqual([first[0]]);
+    expect(second.body.tasks[0].status).toBe('PENDING');
+    await s.http().post(`/api/v1/tasks/${first[0]}/cancel`);
+    const after = await s.waitForStatus(ids(second)[0], 'CANCELLED');
+    expect(after.error).toContain(first[0]);
+  });
+});
+
+describe('retries and failure propagation', () => {
+  let s: TestStack;
+  beforeEach(async () => {
+    s = await new TestStack().start();
+  });
+  afterEach(() => s.stop());
+
+  it('retries a failed task on a different worker', async () => {
+    // Registered first, `bad` wins the tie and gets the first attempt.
+    const bad = await s.worker({ id: 'bad', hardware: CPU_HW(8, 32), behaviour: 'fail', error: 'CUDA out of memory' });
+    await s.worker({ id: 'good', hardware: CPU_HW(8, 32) });
+    const id = ids(await s.submit(taskYaml()))[0];
+    const t = await s.waitForStatus(id, 'DONE');
+    expect(t.assigned_worker).toBe('good');
+    expect(t.retries).toBe(1);
+    expect(t.attempts.map((a: { worker: string; outcome: string }) => [a.worker, a.outcome])).toEqual([
+      ['bad', 'failed'],
+      ['good', 'succeeded'],
+    ]);
+    expect(t.attempts[0].error).toBe('CUDA out of memory');
+    expect(bad.received).toHaveLength(1);
+  });
+
+  it('fails for good after maxRetries, and everything downstream ends naming the dependency', async () => {
+    await s.worker({ id: 'w1', hardware: CPU_HW(8, 32), behaviour: 'fail', error: 'e1' });
+    await s.worker({ id: 'w2', hardware: CPU_HW(8, 32), behaviour: 'fail', error: 'e2' });
+    const doc = taskYaml({ name: 'p', extraSpec: 'retry: {maxRetries: 2}\nstages: [{name: one}, {name: two}, {name: three}]' });
+    const [one, two, three] = ids(await s.submit(doc));
+    const t = await s.waitForStatus(one, 'FAILED');
+    expect(t.retries).toBe(2);
+    expect(t.attempts).toHaveLength(3);
+    expect(new Set(t.attempts.map((a: { worker: string }) => a.worker))).toEqual(new Set(['w1', 'w2']));
+    for (const id of [two, three]) {
+      const d = await s.waitForStatus(id, 'FAILED');
+      expect(d.error).toContain(one);
+      expect(d.attempts).toHaveLength(0);
+    }
+    const failed = await s.http().get('/api/v1/tasks?status=FAILED');
+    expect(failed.body.map((x: { task_id: string }) => x.task_id).sort()).toEqual([one, two, three].sort());
+  });
+
+  it('MAX_RETRIES is the default limit', async () => {
+    await s.app.close();
+    s.app = await s.newApp({ MAX_RETRIES: '0' });
+    await s.worker({ id: 'w1', hardware: CPU_HW(8, 32), behaviour: 'fail' });
+    const res = await s.submit(taskYaml());
+    expect(res.body.tasks[0].max_retries).toBe(0);
+    const t = await s.waitForStatus(ids(res)[0], 'FAILED');
+    expect(t.attempts).toHaveLength(1);
+  });
+});
+
+describe('data-parallel shards', () => {
+  let s: TestStack;
+  beforeEach(async () => {
+    s = await new TestStack().start();
+  });
+  afterEach(() => s.stop());
+
+  const shardedDoc = (extra: string) =>
+    taskYaml({ name: 'sharded', taskType: 'inference', gpu: '{type: any, count: 1}', extraSpec: `parallel: {enabled: true, max_shards: 4}\n${extra}` });
+
+  it('fans out over idle GPU workers, carves the split, and aggregates results in shard order', async () => {
+    for (let i = 0; i < 4; i++) {
+      await s.worker({
+        id: `g${i}`,
+        hardware: GPU_HW(['NVIDIA L4']),
+        result: (m) => ({ items: [(m.task.spec as { data: { split: string } }).data.split], usage: { prompt_tokens: 10, completion_tokens: 1 }, model: 'm' }),
+      });
+    }
+    const res = await s.submit(shardedDoc('data: {type: dataset, url: openai/gsm8k, split: "train[:10%]"}'));
+    const parent = await s.waitForStatus(ids(res)[0], 'DONE');
+    expect(parent.assigned_worker).toBe('MULTI');
+    expect(parent.strategy).toBe('data-parallel');
+    expect(parent.children).toHaveLength(4);
+    expect(parent.result.merged.items).toEqual(['train[0%:2.5%]', 'train[2.5%:5%]', 'train[5%:7.5%]', 'train[7.5%:10%]']);
+    expect(parent.result.merged.usage).toEqual({ prompt_tokens: 40, completion_tokens: 4 });
+    expect(parent.result.shards).toHaveLength(4);
+    const child = await s.task(parent.children[1]);
+    expect(child).toMatchObject({ parent_id: parent.task_id, shard_index: 1, shard_total: 4, status: 'DONE' });
+    expect(child.task.spec.shard).toEqual({ index: 1, total: 4, parent_task_id: parent.task_id });
+  });
+
+  it('carves inline prompts into contiguous chunks; dependents wait for the aggregate', async () => {
+    for (let i = 0; i < 3; i++) {
+      await s.worker({ id: `g${i}`, hardware: GPU_HW(['NVIDIA L4']), result: (m) => ({ items: (m.task.spec as { data: { prompts: string[] } }).data.prompts }) });
+    }
+    const prompts = ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
+    const doc = shardedDoc(`data: {prompts: ${JSON.stringify(prompts)}}\nstages: [{name: gen}, {name: post, spec: {parallel: {enabled: false}}}]`);
+    const [gen, post] = ids(await s.submit(doc));
+    const parent = await s.waitForStatus(gen, 'DONE');
+    expect(parent.children).toHaveLength(3);
+    expect(parent.result.merged.items).toEqual(prompts);
+    const after = await s.waitForStatus(post, 'DONE');
+    expect(after.dispatched_at >= parent.finished_at).toBe(true);
+  });
+
+  it('a shard that fails for good fails the parent and cancels its siblings', async () => {
+    await s.worker({ id: 'g0', hardware: GPU_HW(['NVIDIA L4']), behaviour: 'hold' });
+    const bad = await s.worker({ id: 'g1', hardware: GPU_HW(['NVIDIA L4']), behaviour: 'hold' });
+    const res = await s.submit(shardedDoc('retry: {maxRetries: 0}\ndata: {prompts: [x, y]}'));
+    const parentId = ids(res)[0];
+    const msg = await bad.waitForDispatch(1);
+    await bad.fail(msg.task_id, 'shard exploded');
+    const parent = await s.waitForStatus(parentId, 'FAILED');
+    expect(parent.error).toMatch(/shard exploded/);
+    const statuses = await Promise.all(parent.children.map(async (c: string) => (await s.task(c)).status));
+    expect(statuses.sort()).toEqual(['CANCELLED', 'FAILED']);
+  });
+});
