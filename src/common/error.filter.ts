@@ -25,7 +25,9 @@ export class ErrorFilter implements ExceptionFilter {
     const res = ctx.getResponse<Response>();
     const req = ctx.getRequest<Request & { id?: string }>();
     const body = this.toBody(exception, req);
-    if (body.statusCode >= 500) {
+    if (body.statusCode === 503) {
+      this.log.warn(`${req.method} ${req.originalUrl ?? req.url}: ${body.message}`, { requestId: req.id });
+    } else if (body.statusCode >= 500) {
       this.log.error(`${req.method} ${req.originalUrl ?? req.url} failed: ${body.message}`, {
         requestId: req.id,
         stack: exception instanceof Error ? exception.stack : undefined,

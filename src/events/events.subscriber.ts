@@ -25,9 +25,10 @@ export class EventsSubscriber implements OnApplicationBootstrap {
     private readonly scheduler: SchedulerService,
   ) {}
 
-  async onApplicationBootstrap() {
+  onApplicationBootstrap() {
     this.redis.sub.on('message', (channel: string, raw: string) => this.onMessage(channel, raw));
-    await this.redis.sub.subscribe(TASKS_EVENTS_CHANNEL, WORKERS_EVENTS_CHANNEL);
+    // Not awaited: with Redis down at start-up the subscription completes when it comes back.
+    this.redis.sub.subscribe(TASKS_EVENTS_CHANNEL, WORKERS_EVENTS_CHANNEL).catch((err) => this.log.warn(`subscribe failed: ${String(err)}`));
   }
 
   onMessage(channel: string, raw: string) {

@@ -31,8 +31,9 @@ export class RedisService implements OnApplicationShutdown {
       retryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 3000),
     };
     this.cmd = new Redis(config.redisUrl, { ...opts, connectionName: 'mloc-orchestrator' });
-    // The subscriber keeps its queue: SUBSCRIBE issued before the first connect must not fail.
-    this.sub = new Redis(config.redisUrl, { ...opts, enableOfflineQueue: true, connectionName: 'mloc-orchestrator-sub' });
+    // The subscriber keeps its queue and waits: SUBSCRIBE issued before the first connect must not
+    // fail, and ioredis subscribes again by itself after every reconnect.
+    this.sub = new Redis(config.redisUrl, { ...opts, enableOfflineQueue: true, maxRetriesPerRequest: null, connectionName: 'mloc-orchestrator-sub' });
     defineScripts(this.cmd);
     const where = redactRedisUrl(config.redisUrl);
     for (const [role, conn] of [['commands', this.cmd], ['subscriber', this.sub]] as const) {
@@ -63,8 +64,10 @@ export class RedisService implements OnApplicationShutdown {
     return runScript(this.cmd, name, nowMs, args);
   }
 
+  /** QUIT when connected (bounded to 1 s); a connection still retrying is simply dropped. */
   async onApplicationShutdown() {
-    await Promise.allSettled([this.sub.quit(), this.cmd.quit()]);
+    const quit = (c: Redis) => (c.status === 'ready' ? Promise.race([c.quit(), new Promise((r) => setTimeout(r, 1000).unref())]) : Promise.resolve());
+    await Promise.allSettled([quit(this.sub), quit(this.cmd)]);
     this.cmd.disconnect();
     this.sub.disconnect();
   }

@@ -29,6 +29,8 @@ export interface FakeWorkerOptions {
   heartbeatTtlSec?: number;
   result?: (msg: DispatchMessage) => unknown;
   error?: string;
+  /** Heartbeat every this many ms (default: only once, at registration). */
+  heartbeatIntervalMs?: number;
   /** Subscribe to the task topic (default true); false simulates the MLOC worker's start-up window. */
   subscribe?: boolean;
 }
@@ -50,6 +52,7 @@ export class FakeV1Worker {
   private readonly sub: Redis;
   private behaviour: Behaviour;
   private readonly topic: string;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
 
   constructor(
     redisUrl: string,
@@ -84,6 +87,9 @@ export class FakeV1Worker {
     await this.heartbeat();
     await this.setStatus('IDLE');
     if (this.opts.subscribe !== false) await this.listen();
+    if (this.opts.heartbeatIntervalMs) {
+      this.heartbeatTimer = setInterval(() => void this.heartbeat().catch(() => undefined), this.opts.heartbeatIntervalMs);
+    }
     return this;
   }
 
@@ -139,16 +145,24 @@ export class FakeV1Worker {
 
   /** Stops heartbeating and listening, as a process that died would (its keys stay). */
   async goSilent(): Promise<void> {
+    this.stopHeartbeats();
     await this.sub.unsubscribe();
   }
 
   async unregister(): Promise<void> {
+    this.stopHeartbeats();
     await this.cmd.srem(WORKER_IDS_KEY, this.id);
     await this.cmd.del(workerKey(this.id), workerHeartbeatKey(this.id));
     await this.cmd.publish(WORKERS_EVENTS_CHANNEL, JSON.stringify({ type: 'UNREGISTER', worker_id: this.id }));
   }
 
+  private stopHeartbeats() {
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = null;
+  }
+
   async close(): Promise<void> {
+    this.stopHeartbeats();
     this.sub.disconnect();
     this.cmd.disconnect();
   }

@@ -1,0 +1,148 @@
+import { Redis } from 'ioredis';
+import { CPU_HW } from '../support/fake-worker';
+import { TestStack, taskYaml } from '../support/test-app';
+import { waitFor } from '../support/wait-for';
+
+const firstId = (res: { body: { tasks: { task_id: string }[] } }) => res.body.tasks[0].task_id;
+
+describe('stale workers and cleanup', () => {
+  let s: TestStack;
+  beforeEach(async () => {
+    s = await new TestStack({ HEARTBEAT_TTL_SEC: '2', CLEANUP_INTERVAL_SEC: '3600' }).start();
+  });
+  afterEach(() => s.stop());
+
+  it('a task held by a worker that goes stale is placed elsewhere, counted as an attempt', async () => {
+    const dying = await s.worker({ id: 'dying', hardware: CPU_HW(8, 32), behaviour: 'hold', heartbeatTtlSec: 1 });
+    const id = firstId(await s.submit(taskYaml()));
+    await dying.waitForDispatch(1);
+    await dying.goSilent();
+    const spare = await s.worker({ id: 'spare', hardware: CPU_HW(8, 32), heartbeatIntervalMs: 300 });
+    const t = await s.waitForStatus(id, 'DONE', 15_000);
+    expect(t.assigned_worker).toBe('spare');
+    expect(t.attempts[0]).toMatchObject({ worker: 'dying', outcome: 'failed' });
+    expect(t.attempts[0].error).toMatch(/lost/);
+    // A late report from the lost worker changes nothing.
+    await dying.succeed(id, { late: true });
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await s.task(id)).result).not.toEqual({ late: true });
+    expect(spare.received).toHaveLength(1);
+  });
+
+  it('shows stale workers and removes them on POST /admin/cleanup with an UNREGISTER event', async () => {
+    const w = await s.worker({ id: 'old', hardware: CPU_HW(), heartbeatTtlSec: 1 });
+    await w.goSilent();
+    const stale = await waitFor(async () => ((await s.http().get('/workers/old')).body.stale ? true : null), { timeoutMs: 5000 });
+    expect(stale).toBe(true);
+    const listener = s.redis.client();
+    const events: string[] = [];
+    listener.on('message', (_c: string, m: string) => events.push(m));
+    await listener.subscribe('workers.events');
+    const res = await s.http().post('/admin/cleanup');
+    expect(res.body).toEqual({ ok: true, removed: 1 });
+    expect((await s.http().get('/workers/old')).status).toBe(404);
+    const redis = s.redis.client();
+    expect(await redis.sismember('workers:ids', 'old')).toBe(0);
+    await waitFor(() => events.some((e) => JSON.parse(e).type === 'UNREGISTER' && JSON.parse(e).worker_id === 'old'));
+    redis.disconnect();
+    listener.disconnect();
+  });
+
+  it('the cleanup cron runs every CLEANUP_INTERVAL_SEC', async () => {
+    await s.closeApp(s.app);
+    s.app = await s.newApp({ CLEANUP_INTERVAL_SEC: '1' });
+    const w = await s.worker({ id: 'old', hardware: CPU_HW(), heartbeatTtlSec: 1 });
+    await w.goSilent();
+    await waitFor(async () => (await s.http().get('/workers/old')).status === 404, { timeoutMs: 8000, what: 'cron cleanup' });
+  });
+});
+
+describe('dispatch acknowledgement', () => {
+  let s: TestStack;
+  beforeEach(async () => {
+    s = await new TestStack({ DISPATCH_ACK_TIMEOUT_SEC: '1' }).start();
+  });
+  afterEach(() => s.stop());
+
+  it('the RUNNING status with extra.task_id moves the task DISPATCHED -> RUNNING', async () => {
+    const w = await s.worker({ id: 'w', hardware: CPU_HW(), behaviour: 'ignore' });
+    const id = firstId(await s.submit(taskYaml()));
+    expect((await s.task(id)).status).toBe('DISPATCHED');
+    await w.ack(id);
+    const t = await s.waitForStatus(id, 'RUNNING');
+    expect(t.started_at).not.toBeNull();
+  });
+
+  it('an unacknowledged dispatch goes back to the queue and is placed on another worker', async () => {
+    const deaf = await s.worker({ id: 'deaf', hardware: CPU_HW(), behaviour: 'ignore' });
+    const id = firstId(await s.submit(taskYaml()));
+    await deaf.waitForDispatch(1);
+    await s.worker({ id: 'ok', hardware: CPU_HW() });
+    const t = await s.waitForStatus(id, 'DONE', 8000);
+    expect(t.assigned_worker).toBe('ok');
+    expect(t.attempts[0].error).toMatch(/acknowledge/);
+  });
+
+  it('a dispatch that PUBLISH reports nobody heard stays queued until a worker listens', async () => {
+    const w = await s.worker({ id: 'late', hardware: CPU_HW(), subscribe: false });
+    const id = firstId(await s.submit(taskYaml()));
+    const t = await s.task(id);
+    expect(t.status).toBe('PENDING');
+    expect(t.attempt).toBe(0);
+    await w.listen();
+    await s.waitForStatus(id, 'DONE');
+  });
+});
+
+describe('restarts and replicas on one Redis', () => {
+  let s: TestStack;
+  beforeEach(async () => {
+    s = await new TestStack().start();
+  });
+  afterEach(() => s.stop());
+
+  it('a restarted orchestrator keeps every record, places waiting tasks and follows running ones', async () => {
+    const busy = await s.worker({ id: 'busy', hardware: CPU_HW(), behaviour: 'hold' });
+    const running = firstId(await s.submit(taskYaml({ name: 'running' })));
+    await busy.waitForDispatch(1);
+    const waiting = firstId(await s.submit(taskYaml({ name: 'waiting', cpu: 16 })));
+    await s.closeApp(s.app);
+    s.app = await s.newApp();
+    expect((await s.task(running)).status).toBe('RUNNING');
+    expect((await s.task(waiting)).status).toBe('PENDING');
+    await busy.succeed(running, { ok: 1 });
+    expect((await s.waitForStatus(running, 'DONE')).result).toEqual({ ok: 1 });
+    await s.worker({ id: 'big', hardware: CPU_HW(32, 64) });
+    expect((await s.waitForStatus(waiting, 'DONE')).assigned_worker).toBe('big');
+  });
+
+  it('two instances under a burst never dispatch a task twice nor put two tasks on one worker', async () => {
+    const second = await s.newApp();
+    const workers = [];
+    for (let i = 0; i < 8; i++) workers.push(await s.worker({ id: `w${i}`, hardware: CPU_HW() }));
+    const spy = s.redis.client();
+    const dispatches: { task_id: string; assigned_worker: string }[] = [];
+    spy.on('message', (_c: string, m: string) => dispatches.push(JSON.parse(m)));
+    await spy.subscribe('tasks');
+    const submissions = [];
+    for (let i = 0; i < 40; i++) {
+      const app = i % 2 === 0 ? s.app : second;
+      const batch = [0, 1, 2, 3, 4].map((j) => taskYaml({ name: `burst-${i}-${j}` })).join('---\n');
+      submissions.push(s.submit(batch, app));
+    }
+    const res = await Promise.all(submissions);
+    const taskIds = res.flatMap((r) => r.body.tasks.map((t: { task_id: string }) => t.task_id));
+    expect(taskIds).toHaveLength(200);
+    await waitFor(async () => (await s.http().get('/api/v1/tasks?status=DONE&limit=1000')).body.length === 200, { timeoutMs: 20_000, what: '200 tasks DONE' });
+    const perTask = new Map<string, number>();
+    for (const d of dispatches) perTask.set(d.task_id, (perTask.get(d.task_id) ?? 0) + 1);
+    expect(perTask.size).toBe(200);
+    expect([...perTask.values()].every((n) => n === 1)).toBe(true);
+    const received = workers.reduce((n, w) => n + w.received.length, 0);
+    expect(received).toBe(200);
+    spy.disconnect();
+    const redis: Redis = s.redis.client();
+    expect(await redis.keys('mloc:worker:*:task')).toEqual([]);
+    redis.disconnect();
+  });
+});
