@@ -121,8 +121,10 @@ describe('shardDocument', () => {
 
   it.each([['items'], ['prompts']])('carves spec.data.%s into contiguous chunks', (field) => {
     const parent = doc({ [field]: ['a', 'b', 'c', 'd', 'e'] });
-    const chunks = [0, 1, 2].map((i) => (shardDocument(parent, i, 3, 'p').spec.data as Record<string, unknown>)[field]);
-    expect(chunks).toEqual([['a', 'b'], ['c', 'd'], ['e']]);
+    const children = [0, 1, 2].map((i) => shardDocument(parent, i, 3, 'p'));
+    expect(children.map((c) => (c.spec.data as Record<string, unknown>)[field])).toEqual([['a', 'b'], ['c', 'd'], ['e']]);
+    // The worker must not cut an already carved list again.
+    expect(children[2].spec.shard).toEqual({ index: 2, total: 3, parent_task_id: 'p', carved: true });
   });
 
   it('is a deep copy: the parent is untouched', () => {

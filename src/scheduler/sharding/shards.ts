@@ -139,8 +139,11 @@ export function shardDocument(doc: TaskDocument, index: number, total: number, p
   const data = child.spec.data;
   if (isPlainObject(data)) {
     if (typeof data.split === 'string') data.split = carveSplit(data.split, index, total);
-    if (Array.isArray(data.items)) data.items = carveList(data.items, index, total);
-    if (Array.isArray(data.prompts)) data.prompts = carveList(data.prompts, index, total);
+    const lists = (['items', 'prompts'] as const).filter((k) => Array.isArray(data[k]));
+    for (const k of lists) data[k] = carveList(data[k] as unknown[], index, total);
+    // Tells a worker that the inline lists already hold only this shard's chunk, so it must not
+    // cut them again (a worker fed by an orchestrator that does not carve them does it itself).
+    if (lists.length) (child.spec.shard as Record<string, unknown>).carved = true;
   }
   return child;
 }

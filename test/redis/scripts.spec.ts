@@ -1,0 +1,164 @@
+import { Redis } from 'ioredis';
+import { isoNow } from '../../src/contracts/protocol';
+import { Keys } from '../../src/redis/keys';
+import { defineScripts, runScript, ScriptName } from '../../src/redis/scripts';
+import { TestRedisServer } from '../support/redis-server';
+
+/**
+ * Each script against a real Redis, trying the race its header comment says it prevents.
+ * Races are provoked by issuing the competing scripts back to back without awaiting, so Redis
+ * receives them together; atomicity must make the outcome the same in every interleaving.
+ */
+describe('Lua scripts', () => {
+  const server = new TestRedisServer();
+  let r: Redis;
+  let listener: Redis;
+  let n = 0;
+
+  const run = (name: ScriptName, ...args: (string | number)[]) => runScript(r, name, Date.now(), args);
+  const fields = (id: string, extra: Record<string, string> = {}) => ({
+    id, name: `task-${id}`, owner: 'o', kind: 'K', task_type: 'echo', topic: 'tasks', doc: '{"spec":{}}', req: '{}',
+    priority: '0', retries: '0', max_retries: '0', backoff_sec: '0', depends_on: '[]', parent_id: '', attempt: '0', attempts: '[]', ...extra,
+  });
+  const submit = async (tasks: { id: string; deps?: string[]; fields?: Record<string, string> }[]) =>
+    JSON.parse((await run('submit-tasks', JSON.stringify({ tasks: tasks.map((t) => ({ id: t.id, key: t.id, owner: 'o', deps: t.deps ?? [], fields: fields(t.id, t.fields) })) }))) as string);
+  const registerWorker = async (id: string) => {
+    await r.sadd('workers:ids', id);
+    await r.hset(`worker:${id}`, { worker_id: id, status: 'IDLE', last_seen: isoNow() });
+    await r.setex(`worker:${id}:hb`, 60, isoNow());
+  };
+  const claim = (task: string, worker: string) =>
+    run('claim-dispatch', task, worker, 'tasks', 'best-fit', 'test', new Date(Date.now() - 60_000).toISOString(), Date.now() + 30_000);
+  const uid = (p: string) => `${p}-${++n}`;
+
+  beforeAll(async () => {
+    await server.start();
+    r = server.client();
+    defineScripts(r);
+    listener = server.client();
+    // A subscriber on the topic, so dispatches are heard (PUBLISH reaching nobody is undone).
+    await listener.subscribe('tasks');
+  });
+  afterAll(async () => {
+    r.disconnect();
+    listener.disconnect();
+    await server.destroy();
+  });
+
+  it('claim-dispatch: two claims of one task on two workers dispatch it once', async () => {
+    const [t, w1, w2] = [uid('t'), uid('w'), uid('w')];
+    await submit([{ id: t }]);
+    await registerWorker(w1);
+    await registerWorker(w2);
+    const results = await Promise.all([claim(t, w1), claim(t, w2)]);
+    expect(results.sort()).toEqual(['ok', 'task_gone']);
+    expect(await r.hget(Keys.task(t), 'attempt')).toBe('1');
+  });
+
+  it('claim-dispatch: two tasks claimed on one worker, only one lands', async () => {
+    const [t1, t2, w] = [uid('t'), uid('t'), uid('w')];
+    await submit([{ id: t1 }, { id: t2 }]);
+    await registerWorker(w);
+    const results = await Promise.all([claim(t1, w), claim(t2, w)]);
+    expect(results.sort()).toEqual(['ok', 'worker:busy']);
+    expect(await r.zscore(Keys.queue, results[0] === 'ok' ? t2 : t1)).not.toBeNull();
+  });
+
+  it('claim-dispatch: a stale worker (no heartbeat key) is refused', async () => {
+    const [t, w] = [uid('t'), uid('w')];
+    await submit([{ id: t }]);
+    await registerWorker(w);
+    await r.del(`worker:${w}:hb`);
+    expect(await claim(t, w)).toBe('worker:stale');
+  });
+
+  it('finish-task: a duplicated TASK_SUCCEEDED of a shard counts once', async () => {
+    const [p, c1, c2, w1, w2] = [uid('p'), uid('c'), uid('c'), uid('w'), uid('w')];
+    await submit([{ id: p, fields: { children: JSON.stringify([c1, c2]), shard_total: '2', shards_done: '0' } }, { id: c1, fields: { parent_id: p } }, { id: c2, fields: { parent_id: p } }]);
+    await registerWorker(w1);
+    await registerWorker(w2);
+    await r.hset(Keys.task(p), 'status', 'RUNNING');
+    expect(await claim(c1, w1)).toBe('ok');
+    expect(await claim(c2, w2)).toBe('ok');
+    const finish = (c: string, w: string) => run('finish-task', c, w, 'succeeded', '{"items":[1]}', 120, '');
+    const results = await Promise.all([finish(c1, w1), finish(c1, w1), finish(c1, w1)]);
+    expect(results.filter((x) => x === 'done')).toHaveLength(1);
+    expect(await r.hget(Keys.task(p), 'shards_done')).toBe('1');
+    expect(await finish(c2, w2)).toBe(`parent_ready:${p}`);
+    expect(await run('finalize-parent', p, '{"merged":{}}')).toBe(1);
+    expect(await run('finalize-parent', p, '{"merged":{}}')).toBe(0);
+  });
+
+  it('finish-task: a report from a worker that does not hold the task changes nothing', async () => {
+    const [t, w, other] = [uid('t'), uid('w'), uid('w')];
+    await submit([{ id: t }]);
+    await registerWorker(w);
+    expect(await claim(t, w)).toBe('ok');
+    expect(await run('finish-task', t, other, 'succeeded', '{}', 120, '')).toBe('ignored:not_held');
+    expect(await r.hget(Keys.task(t), 'status')).toBe('DISPATCHED');
+  });
+
+  it('ack-task: an acknowledgement after the result changes nothing', async () => {
+    const [t, w] = [uid('t'), uid('w')];
+    await submit([{ id: t }]);
+    await registerWorker(w);
+    await claim(t, w);
+    await run('finish-task', t, w, 'succeeded', '{}', 120, '');
+    expect(await run('ack-task', t, w)).toBe(0);
+    expect(await r.hget(Keys.task(t), 'status')).toBe('DONE');
+  });
+
+  it('cancel-task vs finish-task: whichever runs first wins, the other sees a final task', async () => {
+    const [t, w] = [uid('t'), uid('w')];
+    await submit([{ id: t }]);
+    await registerWorker(w);
+    await claim(t, w);
+    const [cancel, finish] = await Promise.all([run('cancel-task', t), run('finish-task', t, w, 'succeeded', '{}', 120, '')]);
+    expect(cancel).toBe(`cancelled:${t}`);
+    expect(finish).toBe('ignored:not_held:released');
+    expect(await r.hget(Keys.task(t), 'status')).toBe('CANCELLED');
+    expect(await r.get(Keys.workerTask(w))).toBeNull();
+  });
+
+  it('submit-tasks: an unknown dependency creates nothing', async () => {
+    const [a, b] = [uid('t'), uid('t')];
+    const res = await submit([{ id: a }, { id: b, deps: [a, 'missing'] }]);
+    expect(res).toMatchObject({ ok: false, error: 'unknown_dependency', dependency: 'missing' });
+    expect(await r.exists(Keys.task(a), Keys.task(b))).toBe(0);
+  });
+
+  it('submit-tasks vs finish-task: a dependent created while its dependency finishes is released exactly once', async () => {
+    const [dep, w] = [uid('t'), uid('w')];
+    await submit([{ id: dep }]);
+    await registerWorker(w);
+    await claim(dep, w);
+    const child = uid('t');
+    await Promise.all([run('finish-task', dep, w, 'succeeded', '{}', 120, ''), submit([{ id: child, deps: [dep] }])]);
+    expect(await r.hget(Keys.task(child), 'waiting_on')).toBe('[]');
+    expect(await r.zscore(Keys.queue, child)).not.toBeNull();
+  });
+
+  it('expire-unacked vs ack-task: an acknowledged dispatch is never expired', async () => {
+    const [t, w] = [uid('t'), uid('w')];
+    await submit([{ id: t }]);
+    await registerWorker(w);
+    await run('claim-dispatch', t, w, 'tasks', 'best-fit', 'test', new Date(Date.now() - 60_000).toISOString(), Date.now() - 1);
+    const [acked, expired] = await Promise.all([run('ack-task', t, w), run('expire-unacked', 100, 120, 30)]);
+    expect(acked).toBe(1);
+    expect(JSON.parse(expired as string)).toEqual([]);
+    expect(await r.hget(Keys.task(t), 'status')).toBe('RUNNING');
+  });
+
+  it('release-lost-worker: a worker that heartbeats is left alone', async () => {
+    const [t, w] = [uid('t'), uid('w')];
+    await submit([{ id: t }]);
+    await registerWorker(w);
+    await claim(t, w);
+    const cutoff = new Date(Date.now() - 60_000).toISOString();
+    expect(JSON.parse((await run('release-lost-worker', w, cutoff, 120, '1')) as string)).toEqual({ stale: false });
+    await r.del(`worker:${w}:hb`);
+    const out = JSON.parse((await run('release-lost-worker', w, cutoff, 120, '1')) as string);
+    expect(out).toMatchObject({ stale: true, task: t, outcome: 'failed', removed: true });
+    expect(await r.sismember('workers:ids', w)).toBe(0);
+  });
+});
