@@ -9,6 +9,7 @@ import { ConfigModule } from './config/config.module';
 import type { AppConfig } from './config/env';
 import { EventsModule } from './events/events.module';
 import { HealthController } from './health/health.controller';
+import { LeadershipModule } from './leadership/leadership.module';
 import { RedisModule } from './redis/redis.module';
 import { SchedulerModule } from './scheduler/scheduler.module';
 import { TasksModule } from './tasks/tasks.module';
@@ -19,7 +20,7 @@ export class AppModule implements NestModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), ScheduleModule.forRoot(), RedisModule, WorkersModule, SchedulerModule, TasksModule, EventsModule, AdminModule],
+      imports: [ConfigModule.forRoot(config), ScheduleModule.forRoot(), RedisModule, LeadershipModule, WorkersModule, SchedulerModule, TasksModule, EventsModule, AdminModule],
       controllers: [HealthController],
       providers: [
         { provide: APP_GUARD, useClass: BearerAuthGuard },

@@ -20,6 +20,7 @@ export interface AppConfig {
   maxTaskBytes: number;
   dispatchAckTimeoutSec: number;
   retryBackoffCapSec: number;
+  leaderLeaseSec: number;
   scheduler: {
     cpuOnlyWeight: number;
     gpuWeight: number;
@@ -101,6 +102,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     maxTaskBytes: parseNumber(env, 'MAX_TASK_BYTES', 1_048_576, { integer: true, min: 1024 }),
     dispatchAckTimeoutSec: parseNumber(env, 'DISPATCH_ACK_TIMEOUT_SEC', 30, { min: 0.1 }),
     retryBackoffCapSec: parseNumber(env, 'RETRY_BACKOFF_CAP_SEC', 120, { min: 0 }),
+    leaderLeaseSec: parseNumber(env, 'LEADER_LEASE_SEC', 10, { min: 0.5 }),
     scheduler: {
       cpuOnlyWeight: parseNumber(env, 'CPU_ONLY_WEIGHT', 0.6, { min: 0 }),
       gpuWeight: parseNumber(env, 'GPU_WEIGHT', 1.0, { min: 0 }),

@@ -43,7 +43,9 @@ export class EventsSubscriber implements OnApplicationBootstrap {
   private onTaskMessage(raw: string) {
     const ev = parseTaskEvent(raw);
     if (!ev) {
-      if (!raw.includes('"ORCH_')) this.noteDropped('tasks.events', raw);
+      // A submission on another replica: the leader places it.
+      if (raw.includes('"ORCH_TASK_SUBMITTED"')) this.scheduler.kick();
+      else if (!raw.includes('"ORCH_')) this.noteDropped('tasks.events', raw);
       return;
     }
     this.taskEvents.onReport(ev).catch((err) => this.log.warn(`could not apply ${ev.type}: ${String(err)}`, { taskId: ev.task_id, workerId: ev.worker_id }));

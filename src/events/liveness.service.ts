@@ -8,6 +8,7 @@ import { WorkerIndex } from '../scheduler/worker-index';
 import { TasksRepository } from '../tasks/tasks.repository';
 import { WorkersRepository } from '../workers/workers.repository';
 import { TaskEventsService } from './task-events.service';
+import { LeadershipService } from '../leadership/leadership.service';
 
 /** How often the maintenance tick runs. */
 const TICK_MS = 1000;
@@ -36,14 +37,21 @@ export class LivenessService implements OnApplicationBootstrap, OnApplicationShu
     private readonly workers: WorkersRepository,
     private readonly tasks: TasksRepository,
     private readonly taskEvents: TaskEventsService,
+    private readonly leadership: LeadershipService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
+
+  /** When the last tick completed (ms); readiness of a leader depends on it. */
+  lastTickMs = 0;
 
   onApplicationBootstrap() {
     this.timer = setInterval(() => void this.tick(), TICK_MS);
     this.timer.unref();
-    // First tick as soon as Redis answers: resync, reconcile, then place what waits.
-    void this.redis.waitReady().then(() => this.tick());
+    // A new leader first resyncs and reconciles, then places what waits.
+    this.leadership.whenElected(() => {
+      this.lastResyncMs = 0;
+      void this.tick();
+    });
   }
 
   onApplicationShutdown() {
@@ -52,22 +60,24 @@ export class LivenessService implements OnApplicationBootstrap, OnApplicationShu
   }
 
   async tick(): Promise<void> {
-    if (this.ticking || !this.redis.ready) return;
+    if (this.ticking || !this.redis.ready || !this.leadership.isLeader) return;
     this.ticking = true;
     try {
       const now = Date.now();
+      const fence = this.leadership.fence;
       if (now - this.lastResyncMs >= RESYNC_MS) {
         await this.index.resync();
         this.lastResyncMs = now;
       }
-      await this.scheduling.promoteDelayed(now);
-      const expired = await this.scheduling.expireUnacked(now, this.config.retryBackoffCapSec, this.config.dispatchAckTimeoutSec);
+      await this.scheduling.promoteDelayed(now, fence);
+      const expired = await this.scheduling.expireUnacked(now, this.config.retryBackoffCapSec, this.config.dispatchAckTimeoutSec, fence);
       for (const [taskId, workerId, outcome] of expired) {
         this.log.warn(`dispatch not acknowledged in time`, { taskId, workerId, outcome });
         if (outcome !== 'released') await this.index.refresh(workerId);
       }
-      await this.releaseLostTasks(now);
+      await this.releaseLostTasks(now, fence);
       await this.finishAggregations();
+      this.lastTickMs = Date.now();
       this.scheduler.kick();
     } catch (err) {
       this.log.warn(`maintenance tick failed: ${err instanceof Error ? err.message : String(err)}`);
@@ -77,7 +87,7 @@ export class LivenessService implements OnApplicationBootstrap, OnApplicationShu
   }
 
   /** Tasks held by workers that the index sees as stale; the script re-checks before acting. */
-  private async releaseLostTasks(now: number) {
+  private async releaseLostTasks(now: number, fence: string) {
     const held = await this.scheduling.inflightWorkers();
     if (held.length === 0) return;
     const stale = new Set(this.index.snapshot(now).filter((w) => w.stale).map((w) => w.id));
@@ -85,7 +95,7 @@ export class LivenessService implements OnApplicationBootstrap, OnApplicationShu
     const cutoff = new Date(now - this.config.heartbeatTtlSec * 1000).toISOString();
     for (const { taskId, workerId } of held) {
       if (known.has(workerId) && !stale.has(workerId)) continue;
-      const r = await this.workers.releaseIfStale(workerId, cutoff, this.config.retryBackoffCapSec, false, now);
+      const r = await this.workers.releaseIfStale(workerId, cutoff, this.config.retryBackoffCapSec, false, now, fence);
       if (r.stale && r.outcome) this.log.warn(`worker lost; its task goes back to the queue`, { workerId, taskId: r.task ?? taskId, outcome: r.outcome });
     }
   }

@@ -29,6 +29,10 @@ export const Keys = {
   inflight: `${PREFIX}inflight`,
   /** set: sharded parents that are fanned out and not finished (the aggregation safety net). */
   parents: `${PREFIX}parents`,
+  /** string with TTL: the leader lease; its value is the leader's fencing token `<instance>#<epoch>`. */
+  leader: `${PREFIX}leader`,
+  /** string counter: leader epochs, so every fencing token is new. */
+  leaderEpoch: `${PREFIX}leader:epoch`,
   /** string: the task a worker holds; the lock that keeps two tasks off one worker. */
   workerTask: (workerId: string) => `${PREFIX}worker:${workerId}:task`,
 } as const;

@@ -60,8 +60,8 @@ export class RedisService implements OnApplicationShutdown {
     return new Promise((resolve) => this.cmd.once('ready', () => resolve()));
   }
 
-  run(name: ScriptName, nowMs: number, args: (string | number)[]): Promise<unknown> {
-    return runScript(this.cmd, name, nowMs, args);
+  run(name: ScriptName, nowMs: number, args: (string | number)[], fence?: string): Promise<unknown> {
+    return runScript(this.cmd, name, nowMs, args, fence);
   }
 
   /** QUIT when connected (bounded to 1 s); a connection still retrying is simply dropped. */

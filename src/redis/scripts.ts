@@ -5,7 +5,8 @@ import type { Redis } from 'ioredis';
 /**
  * The Lua scripts of scripts/*.lua, each prefixed with scripts/prelude.lua and registered on the
  * command connection with defineCommand (EVALSHA, falling back to EVAL after a Redis restart).
- * Every script takes ARGV[1] = now (ms) and ARGV[2] = now (ISO) first; see prelude.lua.
+ * Every script takes ARGV[1] = now (ms), ARGV[2] = now (ISO) and ARGV[3] = the fencing token ('*' for
+ * none) first; see prelude.lua.
  */
 export const SCRIPT_NAMES = [
   'submit-tasks',
@@ -18,6 +19,9 @@ export const SCRIPT_NAMES = [
   'promote-delayed',
   'expire-unacked',
   'release-lost-worker',
+  'acquire-lease',
+  'renew-lease',
+  'release-lease',
 ] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 
@@ -37,8 +41,14 @@ export function defineScripts(redis: Redis): void {
   }
 }
 
-/** Runs a script with `now` prepended to its arguments. */
-export async function runScript(redis: Redis, name: ScriptName, nowMs: number, args: (string | number)[]): Promise<unknown> {
+/** The arguments every script takes first: now (ms), now (ISO), fencing token. */
+export const scriptPrefix = (nowMs: number, fence: string = UNFENCED): (string | number)[] => [nowMs, new Date(nowMs).toISOString(), fence];
+
+/** Fencing token of callers that may write without holding the leader lease (idempotent, non-scheduling writes). */
+export const UNFENCED = '*';
+
+/** Runs a script with now and the fencing token prepended to its arguments. */
+export async function runScript(redis: Redis, name: ScriptName, nowMs: number, args: (string | number)[], fence: string = UNFENCED): Promise<unknown> {
   const fn = (redis as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[commandName(name)];
-  return fn.call(redis, nowMs, new Date(nowMs).toISOString(), ...args);
+  return fn.call(redis, ...scriptPrefix(nowMs, fence), ...args);
 }

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Keys } from '../redis/keys';
 import { RedisService } from '../redis/redis.service';
-import { commandName } from '../redis/scripts';
+import { commandName, scriptPrefix } from '../redis/scripts';
 
 export interface QueueHead {
   ids: string[];
@@ -58,16 +58,16 @@ export class SchedulerRepository {
   /** Runs every claim of one pass in a single pipeline; each is atomic on its own. */
   async claim(
     reqs: (ClaimRequest | FanOutRequest)[],
-    opts: { topic: string; cutoffIso: string; ackDeadlineMs: number; nowMs: number },
+    opts: { topic: string; cutoffIso: string; ackDeadlineMs: number; nowMs: number; fence: string },
   ): Promise<string[]> {
     const pipe = this.redis.cmd.pipeline() as unknown as Record<string, (...a: (string | number)[]) => unknown> & { exec(): Promise<[Error | null, unknown][] | null> };
-    const nowIso = new Date(opts.nowMs).toISOString();
+    const prefix = scriptPrefix(opts.nowMs, opts.fence);
     for (const r of reqs) {
       if (r.kind === 'single') {
-        pipe[commandName('claim-dispatch')](opts.nowMs, nowIso, r.taskId, r.workerId, opts.topic, r.strategy, r.reason, opts.cutoffIso, opts.ackDeadlineMs);
+        pipe[commandName('claim-dispatch')](...prefix, r.taskId, r.workerId, opts.topic, r.strategy, r.reason, opts.cutoffIso, opts.ackDeadlineMs);
       } else {
         const payload = { parent: r.taskId, topic: opts.topic, strategy: r.strategy, reason: r.reason, cutoff: opts.cutoffIso, ack_deadline_ms: opts.ackDeadlineMs, shards: r.shards };
-        pipe[commandName('dispatch-shards')](opts.nowMs, nowIso, JSON.stringify(payload));
+        pipe[commandName('dispatch-shards')](...prefix, JSON.stringify(payload));
       }
     }
     const res = (await pipe.exec()) ?? [];
@@ -81,12 +81,12 @@ export class SchedulerRepository {
     await pipe.exec();
   }
 
-  async promoteDelayed(nowMs: number): Promise<number> {
-    return Number(await this.redis.run('promote-delayed', nowMs, [1000]));
+  async promoteDelayed(nowMs: number, fence: string): Promise<number> {
+    return Number(await this.redis.run('promote-delayed', nowMs, [1000], fence));
   }
 
-  async expireUnacked(nowMs: number, backoffCapSec: number, ackTimeoutSec: number): Promise<[string, string, string][]> {
-    return JSON.parse((await this.redis.run('expire-unacked', nowMs, [500, backoffCapSec, ackTimeoutSec])) as string) as [string, string, string][];
+  async expireUnacked(nowMs: number, backoffCapSec: number, ackTimeoutSec: number, fence: string): Promise<[string, string, string][]> {
+    return JSON.parse((await this.redis.run('expire-unacked', nowMs, [500, backoffCapSec, ackTimeoutSec], fence)) as string) as [string, string, string][];
   }
 
   /** Workers holding in-flight tasks: the only ones whose death costs us a task. */

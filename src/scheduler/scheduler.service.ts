@@ -1,10 +1,11 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/env';
 import type { StoredPlacement } from '../tasks/task-record';
 import type { TaskDocument } from '../tasks/spec/task-draft';
 import { WorkerIndex } from './worker-index';
+import { LeadershipService } from '../leadership/leadership.service';
 import { candidatesFor, chooseStrategy, compareFit, isSchedulable, pickWorker, unschedulableReason } from './placement/place';
 import type { PlacementTask, WorkerView } from './placement/types';
 import { shardCount, shardDocument } from './sharding/shards';
@@ -27,7 +28,7 @@ interface Planned {
  * on the number of workers.
  */
 @Injectable()
-export class SchedulerService {
+export class SchedulerService implements BeforeApplicationShutdown {
   private readonly log = new Logger('Scheduler');
   private running: Promise<void> | null = null;
   private again = false;
@@ -39,12 +40,14 @@ export class SchedulerService {
   constructor(
     private readonly repo: SchedulerRepository,
     private readonly index: WorkerIndex,
+    private readonly leadership: LeadershipService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  /** Stops scheduling (shutdown); passes under way finish. */
-  disable() {
+  /** Stops scheduling (shutdown) and waits for the pass under way to finish its writes. */
+  async beforeApplicationShutdown() {
     this.enabled = false;
+    await this.running?.catch(() => undefined);
   }
 
   /** Asks for a pass soon; many kicks in one tick make one pass. */
@@ -58,7 +61,8 @@ export class SchedulerService {
 
   /** Runs a pass now, or, when one is under way, one more right after it; resolves when that pass is done. */
   runPass(): Promise<void> {
-    if (!this.enabled) return Promise.resolve();
+    // Only the leader places tasks; a follower's submissions reach it through ORCH_TASK_SUBMITTED.
+    if (!this.enabled || !this.leadership.isLeader) return Promise.resolve();
     if (this.running) {
       this.again = true;
       return this.running;
@@ -127,7 +131,7 @@ export class SchedulerService {
     const cutoffIso = new Date(nowMs - this.config.heartbeatTtlSec * 1000).toISOString();
     const results = await this.repo.claim(
       planned.map((p) => p.req),
-      { topic: this.config.taskTopic, cutoffIso, ackDeadlineMs: nowMs + this.config.dispatchAckTimeoutSec * 1000, nowMs },
+      { topic: this.config.taskTopic, cutoffIso, ackDeadlineMs: nowMs + this.config.dispatchAckTimeoutSec * 1000, nowMs, fence: this.leadership.fence },
     );
     let placed = 0;
     const refresh = new Set<string>();
@@ -145,6 +149,8 @@ export class SchedulerService {
         const wid = p.req.kind === 'single' ? p.req.workerId : r.split(':')[1];
         refresh.add(wid);
         this.log.debug(`claim refused: ${r}`, { taskId: p.req.taskId });
+      } else if (r === 'not_leader') {
+        this.log.warn('claim refused: this instance is no longer the leader', { taskId: p.req.taskId });
       } else if (r.startsWith('error:')) {
         this.log.warn(`claim failed: ${r}`, { taskId: p.req.taskId });
       }

@@ -47,8 +47,8 @@ export class WorkersRepository {
   }
 
   /** Re-checks staleness atomically; a stale worker's task goes back to the queue; `remove` also unregisters it. */
-  async releaseIfStale(id: string, cutoffIso: string, backoffCapSec: number, remove: boolean, nowMs: number): Promise<LostWorkerOutcome> {
-    const raw = await this.redis.run('release-lost-worker', nowMs, [id, cutoffIso, backoffCapSec, remove ? '1' : '0']);
+  async releaseIfStale(id: string, cutoffIso: string, backoffCapSec: number, remove: boolean, nowMs: number, fence?: string): Promise<LostWorkerOutcome> {
+    const raw = await this.redis.run('release-lost-worker', nowMs, [id, cutoffIso, backoffCapSec, remove ? '1' : '0'], fence);
     return JSON.parse(raw as string) as LostWorkerOutcome;
   }
 }

@@ -162,3 +162,33 @@ describe('Lua scripts', () => {
     expect(await r.sismember('workers:ids', w)).toBe(0);
   });
 });
+
+describe('leader lease and fencing', () => {
+  const server = new TestRedisServer();
+  let r: Redis;
+  const run = (name: ScriptName, args: (string | number)[], fence?: string) => runScript(r, name, Date.now(), args, fence);
+
+  beforeAll(async () => {
+    await server.start();
+    r = server.client();
+    defineScripts(r);
+  });
+  afterAll(async () => {
+    r.disconnect();
+    await server.destroy();
+  });
+
+  it('two replicas racing for the lease: one wins, with a token no earlier leader had', async () => {
+    const [a, b] = await Promise.all([run('acquire-lease', ['a', 5000]), run('acquire-lease', ['b', 5000])]);
+    const winner = (a ?? b) as string;
+    expect([a, b].filter((x) => typeof x === 'string')).toHaveLength(1);
+    expect(await run('renew-lease', [5000], winner)).toBe(1);
+    expect(await run('renew-lease', [5000], 'someone-else#1')).toBe(0);
+    // A deposed leader's fenced write changes nothing.
+    expect(await run('promote-delayed', [10], 'old-leader#0')).toBe(0);
+    expect(await run('claim-dispatch', ['t', 'w', 'tasks', 'x', 'y', new Date().toISOString(), 0], 'old-leader#0')).toBe('not_leader');
+    expect(await run('release-lease', [], winner)).toBe(1);
+    const next = (await run('acquire-lease', ['c', 5000])) as string;
+    expect(Number(next.split('#')[1])).toBeGreaterThan(Number(winner.split('#')[1]));
+  });
+});

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import request from 'supertest';
 import { createApp } from '../../src/bootstrap';
 import { loadConfig } from '../../src/config/env';
+import { RedisService } from '../../src/redis/redis.service';
 import { FakeV1Worker, FakeWorkerOptions } from './fake-worker';
 import { TestRedisServer } from './redis-server';
 import { waitFor } from './wait-for';
@@ -33,6 +34,8 @@ export class TestStack {
     const config = loadConfig({ REDIS_URL: this.redis.url, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'error', HEARTBEAT_TTL_SEC: '120', ...this.env, ...env });
     const app = await createApp(config, { console: !!process.env.TEST_LOG_LEVEL, logFile: false });
     await app.init();
+    // init() does not wait for Redis (the service starts without it); tests want it connected.
+    await app.get(RedisService).waitReady();
     this.extraApps.push(app);
     return app;
   }

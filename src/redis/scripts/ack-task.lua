@@ -1,8 +1,8 @@
 -- ack-task: the assigned worker acknowledged a dispatch (v1: STATUS RUNNING with extra.task_id).
--- ARGV[3] task id, [4] worker id. Returns 1 when the task moved DISPATCHED -> RUNNING, else 0.
+-- ARGV[4] task id, [5] worker id. Returns 1 when the task moved DISPATCHED -> RUNNING, else 0.
 -- Race prevented: a late acknowledgement from a worker that no longer holds the task, or one that
 -- arrives after the result, changes nothing.
-local id, w = ARGV[3], ARGV[4]
+local id, w = ARGV[4], ARGV[5]
 local k = tkey(id)
 local f = redis.call('HMGET', k, 'status', 'assigned_worker')
 if f[1] ~= 'DISPATCHED' or f[2] ~= w then return 0 end

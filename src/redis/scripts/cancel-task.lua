@@ -1,7 +1,7 @@
--- cancel-task: ARGV[3] task id. Cancelling a shard cancels its parent (and so every shard).
+-- cancel-task: ARGV[4] task id. Cancelling a shard cancels its parent (and so every shard).
 -- Returns 'cancelled:<id>', 'not_found', or 'final:<status>'.
 -- Race prevented: a cancel racing a result; whichever runs first wins and the other sees a final task.
-local id = ARGV[3]
+local id = ARGV[4]
 local st = redis.call('HGET', tkey(id), 'status')
 if not st then return 'not_found' end
 if FINAL[st] then return 'final:' .. st end

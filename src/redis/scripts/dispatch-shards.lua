@@ -1,10 +1,11 @@
 -- dispatch-shards: fans a queued data-parallel task out into shard tasks, one per worker.
--- ARGV[3] = JSON {parent, topic, strategy, reason, cutoff, ack_deadline_ms,
+-- ARGV[4] = JSON {parent, topic, strategy, reason, cutoff, ack_deadline_ms,
 --                 shards: [{id, worker, fields: {field: string}}]}
 -- Returns 'ok', 'task_gone' or 'worker:<id>:<why>'. Nothing is written unless every worker is free.
 -- Race prevented: as claim-dispatch, for several workers at once; a shard whose dispatch nobody
 -- heard is simply queued as an ordinary task.
-local a = cjson.decode(ARGV[3])
+if not fenced() then return 'not_leader' end
+local a = cjson.decode(ARGV[4])
 local parent = a.parent
 local pk = tkey(parent)
 if not redis.call('ZSCORE', P .. 'queue', parent) or redis.call('HGET', pk, 'status') ~= 'PENDING' then

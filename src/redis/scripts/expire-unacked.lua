@@ -1,10 +1,11 @@
 -- expire-unacked: dispatches whose acknowledgement deadline passed.
--- ARGV[3] max count, [4] retry backoff cap (s), [5] ack timeout (s, for the message).
+-- ARGV[4] max count, [5] retry backoff cap (s), [6] ack timeout (s, for the message).
 -- A still-DISPATCHED task counts a failed attempt and is retried elsewhere; a task that ended
 -- meanwhile (cancelled) only frees its worker. Returns JSON [[id, worker, outcome], ...].
 -- Race prevented: an acknowledgement racing the deadline; ack-task removes the task from the
 -- unacked set in the same atomic step that makes it RUNNING.
-local due = redis.call('ZRANGEBYSCORE', P .. 'unacked', '-inf', NOW_MS, 'LIMIT', 0, tonumber(ARGV[3]))
+if not fenced() then return '[]' end
+local due = redis.call('ZRANGEBYSCORE', P .. 'unacked', '-inf', NOW_MS, 'LIMIT', 0, tonumber(ARGV[4]))
 local out = {}
 for _, id in ipairs(due) do
   redis.call('ZREM', P .. 'unacked', id)
@@ -12,7 +13,7 @@ for _, id in ipairs(due) do
   local w = f[2] or ''
   if f[1] == 'DISPATCHED' then
     release_worker(w, id)
-    local r = fail_attempt(id, w, 'worker ' .. w .. ' did not acknowledge the dispatch within ' .. ARGV[5] .. ' s', tonumber(ARGV[4]))
+    local r = fail_attempt(id, w, 'worker ' .. w .. ' did not acknowledge the dispatch within ' .. ARGV[6] .. ' s', tonumber(ARGV[5]))
     table.insert(out, { id, w, r })
   elseif f[1] and FINAL[f[1]] then
     release_worker(w, id)

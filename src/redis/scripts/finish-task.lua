@@ -1,10 +1,10 @@
 -- finish-task: a worker reported TASK_SUCCEEDED or TASK_FAILED.
--- ARGV[3] task id, [4] worker id, [5] 'succeeded' | 'failed', [6] result JSON or error text,
--- [7] retry backoff cap (s), [8] attempt number or '' (v1 events carry none).
+-- ARGV[4] task id, [5] worker id, [6] 'succeeded' | 'failed', [7] result JSON or error text,
+-- [8] retry backoff cap (s), [9] attempt number or '' (v1 events carry none).
 -- Returns 'done', 'parent_ready:<id>', 'retry', 'failed', or 'ignored:<why>'.
 -- Race prevented: duplicated or late events. Only the worker that holds the current attempt can
 -- change the task, once; a shard is counted into its parent exactly once.
-local id, w, outcome = ARGV[3], ARGV[4], ARGV[5]
+local id, w, outcome = ARGV[4], ARGV[5], ARGV[6]
 local released = release_worker(w, id)
 local k = tkey(id)
 local f = redis.call('HMGET', k, 'status', 'assigned_worker', 'attempt')
@@ -12,6 +12,6 @@ if not f[1] then return 'ignored:unknown_task' end
 if (f[1] ~= 'DISPATCHED' and f[1] ~= 'RUNNING') or f[2] ~= w then
   return 'ignored:not_held' .. (released and ':released' or '')
 end
-if ARGV[8] ~= '' and tonumber(ARGV[8]) ~= tonumber(f[3]) then return 'ignored:old_attempt' end
-if outcome == 'succeeded' then return succeed(id, w, ARGV[6]) end
-return fail_attempt(id, w, ARGV[6], tonumber(ARGV[7]))
+if ARGV[9] ~= '' and tonumber(ARGV[9]) ~= tonumber(f[3]) then return 'ignored:old_attempt' end
+if outcome == 'succeeded' then return succeed(id, w, ARGV[7]) end
+return fail_attempt(id, w, ARGV[7], tonumber(ARGV[8]))

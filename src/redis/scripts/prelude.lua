@@ -1,12 +1,20 @@
 -- Shared prelude, prepended to every script in this folder (see scripts.ts).
--- Convention: ARGV[1] = now in ms, ARGV[2] = now as ISO-8601 UTC; script arguments start at ARGV[3].
+-- Convention: ARGV[1] = now in ms, ARGV[2] = now as ISO-8601 UTC, ARGV[3] = the caller's fencing
+-- token ('*' when the script needs none); script arguments start at ARGV[4].
 -- Keys are built here from the `mloc:` prefix (docs/redis-keys.md); v1 worker keys are the
 -- PROTOCOL.md names. This relies on a single Redis (not a cluster), where scripts may touch
 -- keys not passed in KEYS.
 local P = 'mloc:'
 local NOW_MS = tonumber(ARGV[1])
 local NOW_ISO = ARGV[2]
+local FENCE = ARGV[3]
 local FINAL = { DONE = true, FAILED = true, CANCELLED = true }
+
+-- Scheduling writes are fenced: only the current leader (whose lease value the caller passes) may
+-- make them, so a deposed leader that has not noticed yet changes nothing.
+local function fenced()
+  return FENCE == '*' or redis.call('GET', P .. 'leader') == FENCE
+end
 
 local function tkey(id) return P .. 'task:' .. id end
 local function holder_key(w) return P .. 'worker:' .. w .. ':task' end

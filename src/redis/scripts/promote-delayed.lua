@@ -1,6 +1,7 @@
--- promote-delayed: retries whose backoff is over go back to the queue. ARGV[3] max count.
+-- promote-delayed: retries whose backoff is over go back to the queue. ARGV[4] max count.
 -- Returns the number promoted.
-local due = redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', NOW_MS, 'LIMIT', 0, tonumber(ARGV[3]))
+if not fenced() then return 0 end
+local due = redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', NOW_MS, 'LIMIT', 0, tonumber(ARGV[4]))
 for _, id in ipairs(due) do
   redis.call('ZREM', P .. 'delayed', id)
   if redis.call('HGET', tkey(id), 'status') == 'PENDING' then enqueue(id) end

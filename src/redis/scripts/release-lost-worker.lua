@@ -1,22 +1,23 @@
--- release-lost-worker: ARGV[3] worker id, [4] last_seen cutoff (ISO), [5] retry backoff cap (s),
--- [6] '1' to also remove the worker from the registry (cleanup), '0' to keep it.
+-- release-lost-worker: ARGV[4] worker id, [5] last_seen cutoff (ISO), [6] retry backoff cap (s),
+-- [7] '1' to also remove the worker from the registry (cleanup), '0' to keep it.
 -- When the worker is stale (heartbeat key gone or last_seen before the cutoff), the task it holds
 -- counts a failed attempt and goes back to the queue; with removal, the v1 unregister steps run
 -- and an UNREGISTER event is published. Returns JSON {stale, task, outcome, removed}.
 -- Race prevented: a heartbeat arriving while we decide; staleness is re-checked here, atomically.
-local w = ARGV[3]
-if not is_stale(w, ARGV[4]) then return '{"stale":false}' end
+if not fenced() then return '{"stale":false,"not_leader":true}' end
+local w = ARGV[4]
+if not is_stale(w, ARGV[5]) then return '{"stale":false}' end
 local held = redis.call('GET', holder_key(w))
 local outcome = nil
 if held then
   redis.call('DEL', holder_key(w))
   local f = redis.call('HMGET', tkey(held), 'status', 'assigned_worker')
   if (f[1] == 'DISPATCHED' or f[1] == 'RUNNING') and f[2] == w then
-    outcome = fail_attempt(held, w, 'worker ' .. w .. ' lost (heartbeat expired)', tonumber(ARGV[5]))
+    outcome = fail_attempt(held, w, 'worker ' .. w .. ' lost (heartbeat expired)', tonumber(ARGV[6]))
   end
 end
 local removed = false
-if ARGV[6] == '1' then
+if ARGV[7] == '1' then
   redis.call('SREM', 'workers:ids', w)
   redis.call('DEL', 'worker:' .. w, 'worker:' .. w .. ':hb')
   redis.call('PUBLISH', 'workers.events', cjson.encode({ type = 'UNREGISTER', worker_id = w, ts = NOW_ISO, source = 'orchestrator' }))

@@ -1,10 +1,10 @@
 -- submit-tasks: creates every task of one submission, all or none.
--- ARGV[3] = JSON {tasks: [{id, key, owner, fields: {field: string}, deps: [id]}]}, deps before dependents.
+-- ARGV[4] = JSON {tasks: [{id, key, owner, fields: {field: string}, deps: [id]}]}, deps before dependents.
 -- Returns JSON {ok: true, tasks: [{id, status}]} or {ok: false, error: 'unknown_dependency', key, dependency}.
 -- Race prevented: a dependency that finishes between validation and creation. Both happen in this
 -- one script, so a new task either sees its dependency DONE/ended or is registered as its dependent
 -- before the dependency can finish.
-local payload = cjson.decode(ARGV[3])
+local payload = cjson.decode(ARGV[4])
 local in_batch = {}
 for _, t in ipairs(payload.tasks) do in_batch[t.id] = true end
 

@@ -1,0 +1,129 @@
+/**
+ * The worker's environment variables. Same names and defaults as the MLOC Python worker, so a
+ * machine can switch between the two without touching its environment. A bad value stops the
+ * worker at start-up with one line naming the variable (main.ts exits with code 2).
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { ConfigError } from '../config/env';
+import { DEFAULT_TASK_TOPIC } from '../contracts/protocol';
+import type { PlainObject } from '../tasks/spec/deep-merge';
+import { isPlainObject } from '../tasks/spec/deep-merge';
+import { LOG_LEVELS, LogLevel } from './logger';
+
+export { ConfigError };
+
+export interface WorkerConfig {
+  redisUrl: string;
+  /** Absolute. */
+  resultsDir: string;
+  taskTopic: string;
+  /** Seconds between heartbeats; fractions allowed so that tests can run fast. */
+  heartbeatIntervalSec: number;
+  /** TTL of `worker:{id}:hb`: max(4 × interval, 120 s), as the MLOC worker picks it (PROTOCOL 6). */
+  heartbeatTtlSec: number;
+  workerId: string;
+  tags: string[];
+  logLevel: LogLevel;
+  /** WORKER_HARDWARE_JSON: deep-merged over the detected hardware. */
+  hardwareOverride: PlainObject | null;
+  /** Default endpoint of the inference executor when a task names none. */
+  openaiBaseUrl: string | null;
+  openaiApiKey: string | null;
+}
+
+type Env = Record<string, string | undefined>;
+
+const DEFAULT_HEARTBEAT_INTERVAL_SEC = 30;
+const MIN_HEARTBEAT_TTL_SEC = 120;
+
+const present = (env: Env, name: string): string | undefined => {
+  const v = env[name]?.trim();
+  return v ? v : undefined;
+};
+
+export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
+  const heartbeatIntervalSec = parseInterval(env);
+  return {
+    redisUrl: parseRedisUrl(env),
+    resultsDir: resolve(present(env, 'RESULTS_DIR') ?? './results'),
+    taskTopic: present(env, 'TASK_TOPIC') ?? DEFAULT_TASK_TOPIC,
+    heartbeatIntervalSec,
+    heartbeatTtlSec: Math.max(4 * heartbeatIntervalSec, MIN_HEARTBEAT_TTL_SEC),
+    workerId: present(env, 'WORKER_ID') ?? randomWorkerId(),
+    tags: parseTags(env),
+    logLevel: parseLogLevel(env),
+    hardwareOverride: parseHardwareOverride(env),
+    openaiBaseUrl: parseHttpUrl(env, 'OPENAI_BASE_URL'),
+    openaiApiKey: present(env, 'OPENAI_API_KEY') ?? null,
+  };
+}
+
+/** `<hostname>-<8 hex>`: readable in GET /workers, unique across restarts of the same machine. */
+function randomWorkerId(): string {
+  return `${hostname()}-${randomBytes(4).toString('hex')}`;
+}
+
+function parseRedisUrl(env: Env): string {
+  const raw = present(env, 'REDIS_URL');
+  if (raw === undefined) throw new ConfigError('REDIS_URL', 'is required (for example redis://127.0.0.1:6379/0)');
+  const url = tryUrl(raw);
+  if (!url) throw new ConfigError('REDIS_URL', `not a URL: "${raw}" (expected redis://host:port/db)`);
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    throw new ConfigError('REDIS_URL', `unsupported scheme "${url.protocol}" (expected redis:// or rediss://)`);
+  }
+  return raw;
+}
+
+function parseHttpUrl(env: Env, name: string): string | null {
+  const raw = present(env, name);
+  if (raw === undefined) return null;
+  const url = tryUrl(raw);
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new ConfigError(name, `expected an http:// or https:// URL, got "${raw}"`);
+  }
+  return raw;
+}
+
+function tryUrl(raw: string): URL | null {
+  try {
+    return new URL(raw);
+  } catch {
+    return null;
+  }
+}
+
+function parseInterval(env: Env): number {
+  const raw = present(env, 'HEARTBEAT_INTERVAL_SEC');
+  if (raw === undefined) return DEFAULT_HEARTBEAT_INTERVAL_SEC;
+  const n = /^(\d+\.?\d*|\.\d+)$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isFinite(n) || n <= 0) throw new ConfigError('HEARTBEAT_INTERVAL_SEC', `expected a number of seconds > 0, got "${raw}"`);
+  return n;
+}
+
+function parseTags(env: Env): string[] {
+  const raw = present(env, 'WORKER_TAGS') ?? '';
+  return [...new Set(raw.split(',').map((t) => t.trim()).filter(Boolean))];
+}
+
+function parseLogLevel(env: Env): LogLevel {
+  const raw = present(env, 'LOG_LEVEL');
+  if (raw === undefined) return 'info';
+  const v = raw.toLowerCase() === 'warning' ? 'warn' : raw.toLowerCase();
+  if ((LOG_LEVELS as readonly string[]).includes(v)) return v as LogLevel;
+  throw new ConfigError('LOG_LEVEL', `expected one of DEBUG, INFO, WARN, ERROR, got "${raw}"`);
+}
+
+function parseHardwareOverride(env: Env): PlainObject | null {
+  const raw = present(env, 'WORKER_HARDWARE_JSON');
+  if (raw === undefined) return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch (err) {
+    throw new ConfigError('WORKER_HARDWARE_JSON', `not valid JSON (${(err as Error).message})`);
+  }
+  if (!isPlainObject(value)) throw new ConfigError('WORKER_HARDWARE_JSON', 'expected a JSON object such as {"gpu": {"gpus": [{"name": "NVIDIA L4"}]}}');
+  return value;
+}

@@ -1,0 +1,73 @@
+/**
+ * The one interface between the worker loop and what a task actually does. To add a task type,
+ * implement Executor and register it (see docs/worker.md, "Adding an executor").
+ */
+import type { Logger } from '../logger';
+
+/** What an executor gets for one task. */
+export interface ExecutionContext {
+  taskId: string;
+  /** The dispatch's attempt number when the orchestrator sent one (1 = first dispatch). */
+  attempt: number | undefined;
+  /** The effective task document (`apiVersion`, `kind`, `metadata`, `spec`). */
+  task: Record<string, unknown>;
+  /** `task.spec`, always an object. */
+  spec: Record<string, unknown>;
+  /** This task's output directory (PROTOCOL section 4); it exists. The worker writes responses.json there. */
+  outputDir: string;
+  /**
+   * Aborted on `spec.timeoutSec` or worker shutdown. An executor must stop promptly when it fires
+   * (kill child processes, cancel requests); the worker reports the failure itself.
+   */
+  signal: AbortSignal;
+  log: Logger;
+  /** Worker-wide settings executors may need. */
+  settings: ExecutorSettings;
+}
+
+export interface ExecutorSettings {
+  /** OPENAI_BASE_URL: the inference endpoint when the task names none. */
+  openaiBaseUrl: string | null;
+  openaiApiKey: string | null;
+}
+
+/**
+ * What an executor returns: written to responses.json in full, and sent (cut to a sane size) as
+ * TASK_SUCCEEDED.result. By convention `items` holds one entry per input, `usage` token counters
+ * (summed across shards by the orchestrator) and `model` the model that answered.
+ */
+export interface ExecutorOutput {
+  items?: unknown[];
+  usage?: Record<string, number>;
+  model?: string;
+  [field: string]: unknown;
+}
+
+export interface Executor {
+  run(ctx: ExecutionContext): Promise<ExecutorOutput>;
+}
+
+/** Executors by `spec.taskType` (case-insensitive). */
+export class ExecutorRegistry {
+  private readonly byType = new Map<string, Executor>();
+
+  /** Registers `executor` under one or more task types; a later registration replaces an earlier one. */
+  register(executor: Executor, ...taskTypes: string[]): this {
+    for (const type of taskTypes) this.byType.set(type.toLowerCase(), executor);
+    return this;
+  }
+
+  get(taskType: string): Executor | undefined {
+    return this.byType.get(taskType.toLowerCase());
+  }
+
+  /** Registered task types, sorted (reported in the worker's env_json). */
+  types(): string[] {
+    return [...this.byType.keys()].sort();
+  }
+}
+
+/** A task failure with a message meant for the user (no stack trace needed). */
+export class TaskError extends Error {
+  override name = 'TaskError';
+}
