@@ -8,7 +8,7 @@ import { RequestLogMiddleware } from './common/request-log.middleware';
 import { ConfigModule } from './config/config.module';
 import type { AppConfig } from './config/env';
 import { EventsModule } from './events/events.module';
-import { HealthController } from './health/health.controller';
+import { HealthModule } from './health/health.module';
 import { LeadershipModule } from './leadership/leadership.module';
 import { RedisModule } from './redis/redis.module';
 import { SchedulerModule } from './scheduler/scheduler.module';
@@ -20,8 +20,7 @@ export class AppModule implements NestModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), ScheduleModule.forRoot(), RedisModule, LeadershipModule, WorkersModule, SchedulerModule, TasksModule, EventsModule, AdminModule],
-      controllers: [HealthController],
+      imports: [ConfigModule.forRoot(config), ScheduleModule.forRoot(), RedisModule, LeadershipModule, WorkersModule, SchedulerModule, TasksModule, EventsModule, AdminModule, HealthModule],
       providers: [
         { provide: APP_GUARD, useClass: BearerAuthGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },

@@ -27,7 +27,6 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), { logger, bodyParser: false });
   app.useBodyParser('json', { limit: config.maxTaskBytes });
   app.useBodyParser('text', { type: YAML_TYPES, limit: config.maxTaskBytes });
-  app.enableShutdownHooks();
   setupOpenApi(app);
   return app;
 }

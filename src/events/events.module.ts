@@ -6,5 +6,5 @@ import { EventsSubscriber } from './events.subscriber';
 import { LivenessService } from './liveness.service';
 import { TaskEventsService } from './task-events.service';
 
-@Module({ imports: [TasksModule, SchedulerModule, WorkersModule], providers: [EventsSubscriber, TaskEventsService, LivenessService] })
+@Module({ imports: [TasksModule, SchedulerModule, WorkersModule], providers: [EventsSubscriber, TaskEventsService, LivenessService], exports: [LivenessService] })
 export class EventsModule {}

@@ -54,6 +54,16 @@ export class RedisService implements OnApplicationShutdown {
     return this.cmd.status === 'ready';
   }
 
+  /** True when Redis answers a PING within 500 ms. */
+  async ping(): Promise<boolean> {
+    if (!this.ready) return false;
+    try {
+      return (await Promise.race([this.cmd.ping(), new Promise<null>((r) => setTimeout(() => r(null), 500).unref())])) === 'PONG';
+    } catch {
+      return false;
+    }
+  }
+
   /** Resolves once the command connection is ready (used at start-up and by tests). */
   waitReady(): Promise<void> {
     if (this.ready) return Promise.resolve();

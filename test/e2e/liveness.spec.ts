@@ -146,3 +146,31 @@ describe('restarts and replicas on one Redis', () => {
     redis.disconnect();
   });
 });
+
+describe('Redis unavailable', () => {
+  let s: TestStack;
+  beforeAll(async () => {
+    s = await new TestStack().start();
+  });
+  afterAll(() => s.stop());
+
+  it('stays up: /healthz answers, /readyz and API calls answer 503, and all resumes when Redis is back', async () => {
+    await waitFor(async () => (await s.http().get('/readyz')).body.role === 'leader', { what: 'leadership' });
+    expect((await s.http().get('/readyz')).body).toMatchObject({ ready: true, redis: 'up', role: 'leader' });
+    await s.redis.stop();
+    expect((await s.http().get('/healthz')).status).toBe(200);
+    const ready = await waitFor(async () => {
+      const r = await s.http().get('/readyz');
+      return r.status === 503 ? r : null;
+    });
+    expect(ready.body.reasons.join(' ')).toMatch(/Redis/);
+    const api = await s.http().get('/api/v1/tasks');
+    expect(api.status).toBe(503);
+    expect(api.body.message).toMatch(/Redis is unavailable/);
+    await s.redis.start();
+    await waitFor(async () => (await s.http().get('/readyz')).status === 200, { timeoutMs: 15_000, what: 'ready again' });
+    await s.worker({ id: 'back', hardware: CPU_HW() });
+    const id = firstId(await s.submit(taskYaml()));
+    await s.waitForStatus(id, 'DONE');
+  });
+});

@@ -1,0 +1,132 @@
+/**
+ * One dispatch, end to end, as PROTOCOL section 2 lists the steps: status RUNNING with the task
+ * id (the acknowledgement), the executor chosen by `spec.taskType` (bounded by `spec.timeoutSec`),
+ * responses.json, TASK_SUCCEEDED or TASK_FAILED, status IDLE.
+ */
+import { mkdir } from 'node:fs/promises';
+import type { DispatchMessage } from '../contracts/protocol';
+import { isPlainObject } from '../tasks/spec/deep-merge';
+import { sleep, untilAborted } from './abort';
+import { ExecutionContext, ExecutorOutput, ExecutorRegistry, ExecutorSettings, TaskError } from './executors/executor';
+import { errorMessage, Logger } from './logger';
+import { outputDirFor, summarizeResult, writeResponses } from './output';
+import type { ProtocolClient } from './protocol-client';
+
+export const SHUTDOWN_ERROR = 'worker shutting down';
+/** Status while shutting down: unknown to the scheduler, so nothing new is placed on this worker. */
+export const STOPPING_STATUS = 'STOPPING';
+
+export class TaskTimeoutError extends TaskError {
+  constructor(readonly seconds: number) {
+    super(`task exceeded spec.timeoutSec (${seconds} s) and was stopped`);
+  }
+}
+
+export class WorkerShutdownError extends TaskError {
+  constructor() {
+    super(SHUTDOWN_ERROR);
+  }
+}
+
+export interface TaskRunnerOptions {
+  protocol: ProtocolClient;
+  registry: ExecutorRegistry;
+  resultsDir: string;
+  settings: ExecutorSettings;
+  log: Logger;
+  /**
+   * After a timeout or shutdown the failure is reported at once; the executor then gets this long
+   * to wind down (kill its processes) before the worker moves on.
+   */
+  settleGraceMs?: number;
+}
+
+type Outcome = { ok: true; result: Record<string, unknown> } | { ok: false; error: string; aborted: boolean };
+
+const DEFAULT_SETTLE_GRACE_MS = 10_000;
+
+export class TaskRunner {
+  constructor(private readonly opts: TaskRunnerOptions) {}
+
+  /** Runs `msg` to its report. `shutdown` aborting means: stop, report "worker shutting down", stay out of IDLE. */
+  async run(msg: DispatchMessage, shutdown: AbortSignal): Promise<void> {
+    const { protocol, log } = this.opts;
+    const taskId = msg.task_id;
+    const task = isPlainObject(msg.task) ? msg.task : {};
+    const spec = isPlainObject(task.spec) ? task.spec : {};
+    const taskType = typeof spec.taskType === 'string' ? spec.taskType : String(msg.task_type ?? '');
+    const fields = { taskId, taskType, attempt: msg.attempt, name: isPlainObject(task.metadata) ? task.metadata.name : undefined };
+
+    await protocol.setStatus('RUNNING', { task_id: taskId });
+    log.info('task started', fields);
+    const startedMs = Date.now();
+    const { outcome, settled } = await this.execute(msg, task, spec, taskType, shutdown);
+    // Our RUNNING above may have landed after the worker's STOPPING: restore it before reporting,
+    // or the orchestrator would turn us IDLE on the report and place new work here.
+    if (shutdown.aborted) await protocol.setStatus(STOPPING_STATUS);
+    await protocol.report(outcome.ok ? { taskId, attempt: msg.attempt, ok: true, result: outcome.result } : { taskId, attempt: msg.attempt, ok: false, error: outcome.error });
+    const ms = Date.now() - startedMs;
+    if (outcome.ok) log.info('task succeeded', { ...fields, ms });
+    else log.warn('task failed', { ...fields, ms, error: outcome.error });
+
+    if (!outcome.ok && outcome.aborted) {
+      // Reported already, so the orchestrator can retry elsewhere while this executor winds down.
+      await Promise.race([settled, sleep(this.opts.settleGraceMs ?? DEFAULT_SETTLE_GRACE_MS)]);
+    }
+    if (!shutdown.aborted) await protocol.setStatus('IDLE', { last_task: taskId });
+  }
+
+  private async execute(
+    msg: DispatchMessage,
+    task: Record<string, unknown>,
+    spec: Record<string, unknown>,
+    taskType: string,
+    shutdown: AbortSignal,
+  ): Promise<{ outcome: Outcome; settled: Promise<unknown> }> {
+    const controller = new AbortController();
+    const onShutdown = () => controller.abort(new WorkerShutdownError());
+    shutdown.addEventListener('abort', onShutdown, { once: true });
+    if (shutdown.aborted) onShutdown();
+    let timer: NodeJS.Timeout | undefined;
+    let work: Promise<ExecutorOutput> = Promise.resolve({});
+    try {
+      const executor = this.opts.registry.get(taskType);
+      if (!executor) throw new TaskError(`no executor for taskType ${taskType || '(none)'} on this worker`);
+      const timeoutSec = parseTimeoutSec(spec.timeoutSec);
+      if (timeoutSec !== null) timer = setTimeout(() => controller.abort(new TaskTimeoutError(timeoutSec)), timeoutSec * 1000);
+      const outputDir = outputDirFor(msg.task_id, spec, this.opts.resultsDir);
+      await mkdir(outputDir, { recursive: true });
+      const ctx: ExecutionContext = {
+        taskId: msg.task_id,
+        attempt: msg.attempt,
+        task,
+        spec,
+        outputDir,
+        signal: controller.signal,
+        log: this.opts.log,
+        settings: this.opts.settings,
+      };
+      work = Promise.resolve().then(() => executor.run(ctx));
+      const output = await untilAborted(work, controller.signal);
+      await writeResponses(outputDir, output);
+      return { outcome: { ok: true, result: summarizeResult({ ...output, output_dir: outputDir }) }, settled: work };
+    } catch (err) {
+      // Whatever the executor threw after an abort, the abort is the reason the task failed.
+      const reason: unknown = controller.signal.aborted ? controller.signal.reason : err;
+      return { outcome: { ok: false, error: errorMessage(reason), aborted: controller.signal.aborted }, settled: work.catch(() => undefined) };
+    } finally {
+      clearTimeout(timer);
+      shutdown.removeEventListener('abort', onShutdown);
+    }
+  }
+}
+
+/** `spec.timeoutSec`: absent means no limit; a positive number (or numeric string) of seconds. */
+function parseTimeoutSec(value: unknown): number | null {
+  if (value === undefined || value === null) return null;
+  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0) {
+    throw new TaskError(`spec.timeoutSec must be a positive number of seconds, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
