@@ -73,7 +73,7 @@ export class LivenessService implements OnApplicationBootstrap, OnApplicationShu
       const expired = await this.scheduling.expireUnacked(now, this.config.retryBackoffCapSec, this.config.dispatchAckTimeoutSec, fence);
       for (const [taskId, workerId, outcome] of expired) {
         this.log.warn(`dispatch not acknowledged in time`, { taskId, workerId, outcome });
-        if (outcome !== 'released') await this.index.refresh(workerId);
+        if (outcome !== 'released') this.index.markSuspect(workerId);
       }
       await this.releaseLostTasks(now, fence);
       await this.finishAggregations();

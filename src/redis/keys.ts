@@ -33,6 +33,8 @@ export const Keys = {
   leader: `${PREFIX}leader`,
   /** string counter: leader epochs, so every fencing token is new. */
   leaderEpoch: `${PREFIX}leader:epoch`,
+  /** string: set when a worker let a dispatch time out; it gets no work until it is heard from again. */
+  workerSuspect: (workerId: string) => `${PREFIX}worker:${workerId}:suspect`,
   /** string: the task a worker holds; the lock that keeps two tasks off one worker. */
   workerTask: (workerId: string) => `${PREFIX}worker:${workerId}:task`,
 } as const;

@@ -10,6 +10,10 @@ interface Entry {
   view: WorkerView;
   lastSeen: string | undefined;
   heartbeatAlive: boolean;
+  /** Let a dispatch time out; shown to placement as status SUSPECT until the worker is heard from. */
+  suspect: boolean;
+  /** The status the worker last reported, kept while SUSPECT hides it. */
+  reportedStatus: string;
 }
 
 /**
@@ -51,7 +55,9 @@ export class WorkerIndex {
     const view = toWorkerView(w.id, w.hash, { heartbeatAlive: w.heartbeatAlive, nowMs: Date.now(), heartbeatTtlSec: this.config.heartbeatTtlSec, order });
     // A worker that holds one of our tasks is busy whatever its own status field says.
     if (w.heldTask) view.status = 'RUNNING';
-    this.entries.set(w.id, { view, lastSeen: w.hash.last_seen, heartbeatAlive: w.heartbeatAlive });
+    const reportedStatus = view.status;
+    if (w.suspect) view.status = 'SUSPECT';
+    this.entries.set(w.id, { view, lastSeen: w.hash.last_seen, heartbeatAlive: w.heartbeatAlive, suspect: w.suspect, reportedStatus });
   }
 
   /** Applies a workers.events message. Resolves true when the worker may have become schedulable. */
@@ -66,23 +72,38 @@ export class WorkerIndex {
       await this.refresh(ev.worker_id);
       return this.entries.get(ev.worker_id)?.view.status === 'IDLE';
     }
+    const fromWorker = !('source' in ev && ev.source);
+    if (fromWorker && e.suspect) await this.clearSuspect(e);
     if (ev.type === 'HEARTBEAT') {
       e.lastSeen = ev.ts;
       e.heartbeatAlive = true;
-      return e.view.status === 'IDLE';
+    } else if (ev.type === 'STATUS') {
+      e.reportedStatus = ev.status;
+      if (!e.suspect) e.view.status = ev.status;
+      if (fromWorker) e.lastSeen = ev.ts ?? e.lastSeen;
     }
-    if (ev.type === 'STATUS') {
-      e.view.status = ev.status;
-      if (!ev.source) e.lastSeen = ev.ts ?? e.lastSeen;
-      return ev.status === 'IDLE';
-    }
-    return false;
+    return e.view.status === 'IDLE';
+  }
+
+  /** A dispatch to this worker was not acknowledged: no work for it until it is heard from. */
+  markSuspect(id: string) {
+    const e = this.entries.get(id);
+    if (!e) return;
+    e.suspect = true;
+    e.view.status = 'SUSPECT';
+  }
+
+  private async clearSuspect(e: Entry) {
+    await this.repo.clearSuspect(e.view.id);
+    e.suspect = false;
+    e.view.status = e.reportedStatus;
+    this.log.log(`worker ${e.view.id} heard from again: schedulable`);
   }
 
   /** Marks a worker busy right away when we dispatch to it (the STATUS event follows). */
   markBusy(id: string) {
     const e = this.entries.get(id);
-    if (e) e.view.status = 'RUNNING';
+    if (e) e.view.status = e.reportedStatus = 'RUNNING';
   }
 
   /** Every registered worker with its staleness as of `nowMs`. */

@@ -9,6 +9,8 @@ export interface StoredWorker {
   heartbeatAlive: boolean;
   /** The task this worker holds for us, if any. */
   heldTask: string | null;
+  /** It let a dispatch time out and has not been heard from since. */
+  suspect: boolean;
 }
 
 export interface LostWorkerOutcome {
@@ -31,12 +33,12 @@ export class WorkersRepository {
   async readMany(ids: string[]): Promise<StoredWorker[]> {
     if (ids.length === 0) return [];
     const pipe = this.redis.cmd.pipeline();
-    for (const id of ids) pipe.hgetall(workerKey(id)).exists(workerHeartbeatKey(id)).get(Keys.workerTask(id));
+    for (const id of ids) pipe.hgetall(workerKey(id)).exists(workerHeartbeatKey(id)).get(Keys.workerTask(id)).exists(Keys.workerSuspect(id));
     const res = (await pipe.exec()) ?? [];
     const out: StoredWorker[] = [];
     ids.forEach((id, i) => {
-      const hash = (res[3 * i]?.[1] ?? {}) as Record<string, string>;
-      out.push({ id, hash, heartbeatAlive: res[3 * i + 1]?.[1] === 1, heldTask: (res[3 * i + 2]?.[1] as string | null) ?? null });
+      const at = (k: number) => res[4 * i + k]?.[1];
+      out.push({ id, hash: (at(0) ?? {}) as Record<string, string>, heartbeatAlive: at(1) === 1, heldTask: (at(2) as string | null) ?? null, suspect: at(3) === 1 });
     });
     return out;
   }
@@ -44,6 +46,11 @@ export class WorkersRepository {
   async readOne(id: string): Promise<StoredWorker | null> {
     const [w] = await this.readMany([id]);
     return w && Object.keys(w.hash).length > 0 ? w : null;
+  }
+
+  /** The worker was heard from: it may get work again. */
+  async clearSuspect(id: string): Promise<void> {
+    await this.redis.cmd.del(Keys.workerSuspect(id));
   }
 
   /** Re-checks staleness atomically; a stale worker's task goes back to the queue; `remove` also unregisters it. */

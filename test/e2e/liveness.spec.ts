@@ -83,6 +83,21 @@ describe('dispatch acknowledgement', () => {
     expect(t.attempts[0].error).toMatch(/acknowledge/);
   });
 
+  it('a worker that let a dispatch time out gets no work until it is heard from again', async () => {
+    const deaf = await s.worker({ id: 'deaf', hardware: CPU_HW(), behaviour: 'ignore' });
+    const first = firstId(await s.submit(taskYaml({ name: 'first' })));
+    await deaf.waitForDispatch(1);
+    await waitFor(async () => (await s.task(first)).status === 'PENDING' || null, { timeoutMs: 5000, what: 'ack timeout' });
+    // Idle again, yet suspect: the task waits rather than going back to the silent worker.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(deaf.received).toHaveLength(1);
+    deaf.setBehaviour('succeed');
+    await deaf.heartbeat();
+    const t = await s.waitForStatus(first, 'DONE');
+    expect(t.assigned_worker).toBe('deaf');
+    expect(t.attempts).toHaveLength(2);
+  });
+
   it('a dispatch that PUBLISH reports nobody heard stays queued until a worker listens', async () => {
     const w = await s.worker({ id: 'late', hardware: CPU_HW(), subscribe: false });
     const id = firstId(await s.submit(taskYaml()));

@@ -1,7 +1,8 @@
 -- expire-unacked: dispatches whose acknowledgement deadline passed.
 -- ARGV[4] max count, [5] retry backoff cap (s), [6] ack timeout (s, for the message).
 -- A still-DISPATCHED task counts a failed attempt and is retried elsewhere; a task that ended
--- meanwhile (cancelled) only frees its worker. Returns JSON [[id, worker, outcome], ...].
+-- meanwhile (cancelled) only frees its worker. A worker that let a dispatch time out is marked
+-- suspect and gets no work until it is heard from again. Returns JSON [[id, worker, outcome], ...].
 -- Race prevented: an acknowledgement racing the deadline; ack-task removes the task from the
 -- unacked set in the same atomic step that makes it RUNNING.
 if not fenced() then return '[]' end
@@ -13,6 +14,7 @@ for _, id in ipairs(due) do
   local w = f[2] or ''
   if f[1] == 'DISPATCHED' then
     release_worker(w, id)
+    if w ~= '' then redis.call('SET', P .. 'worker:' .. w .. ':suspect', NOW_ISO) end
     local r = fail_attempt(id, w, 'worker ' .. w .. ' did not acknowledge the dispatch within ' .. ARGV[6] .. ' s', tonumber(ARGV[5]))
     table.insert(out, { id, w, r })
   elseif f[1] and FINAL[f[1]] then

@@ -83,6 +83,7 @@ end
 -- Why worker w cannot take a task now, or nil when it can.
 local function worker_unavailable(w, cutoff_iso)
   if redis.call('EXISTS', holder_key(w)) == 1 then return 'busy' end
+  if redis.call('EXISTS', P .. 'worker:' .. w .. ':suspect') == 1 then return 'suspect' end
   local f = redis.call('HMGET', 'worker:' .. w, 'status', 'last_seen')
   if not f[1] then return 'gone' end
   if f[1] ~= 'IDLE' then return 'status ' .. f[1] end
