@@ -51,7 +51,35 @@ export class LivenessService implements OnApplicationBootstrap, OnApplicationShu
     this.leadership.whenElected(() => {
       this.lastResyncMs = 0;
       void this.tick();
+      this.reconcileSoon();
     });
+    // After a Redis outage our subscription had a gap: reports sent then are lost.
+    let connectedBefore = false;
+    this.redis.sub.on('ready', () => {
+      if (connectedBefore) this.reconcileSoon();
+      connectedBefore = true;
+    });
+  }
+
+  /**
+   * Finds RUNNING tasks whose worker is IDLE with extra_last_task = the task: their report was lost
+   * in a gap of our subscription. Candidates are re-checked one second later, inside the script, so
+   * a report still on its way is applied first and nothing runs twice needlessly.
+   */
+  reconcileSoon(delayMs = 1000) {
+    setTimeout(() => void this.reconcileFinished().catch((err) => this.log.warn(`reconciliation failed: ${String(err)}`)), delayMs).unref();
+  }
+
+  private async reconcileFinished() {
+    if (!this.leadership.isLeader) return;
+    const candidates = await this.scheduling.finishedWhileAway();
+    if (candidates.length === 0) return;
+    await new Promise((r) => setTimeout(r, 1000).unref());
+    for (const taskId of candidates) {
+      const r = await this.scheduling.reconcileFinished(taskId, this.config.retryBackoffCapSec, Date.now(), this.leadership.fence);
+      if (r.startsWith('requeued')) this.log.warn(`a report was lost while no orchestrator listened; task goes back to the queue`, { taskId, outcome: r });
+    }
+    this.scheduler.kick();
   }
 
   onApplicationShutdown() {

@@ -19,6 +19,7 @@ export const SCRIPT_NAMES = [
   'promote-delayed',
   'expire-unacked',
   'release-lost-worker',
+  'reconcile-finished',
   'acquire-lease',
   'renew-lease',
   'release-lease',

@@ -89,6 +89,25 @@ export class SchedulerRepository {
     return JSON.parse((await this.redis.run('expire-unacked', nowMs, [500, backoffCapSec, ackTimeoutSec], fence)) as string) as [string, string, string][];
   }
 
+  /** RUNNING tasks whose worker shows IDLE with extra_last_task = the task (see reconcile-finished.lua). */
+  async finishedWhileAway(): Promise<string[]> {
+    const held = await this.inflightWorkers();
+    if (held.length === 0) return [];
+    const pipe = this.redis.cmd.pipeline();
+    for (const h of held) pipe.hget(Keys.task(h.taskId), 'status').hmget(`worker:${h.workerId}`, 'status', 'extra_last_task');
+    const res = (await pipe.exec()) ?? [];
+    return held
+      .filter((h, i) => {
+        const [status, worker] = [res[2 * i]?.[1], res[2 * i + 1]?.[1] as (string | null)[] | undefined];
+        return status === 'RUNNING' && worker?.[0] === 'IDLE' && worker?.[1] === h.taskId;
+      })
+      .map((h) => h.taskId);
+  }
+
+  async reconcileFinished(taskId: string, backoffCapSec: number, nowMs: number, fence: string): Promise<string> {
+    return String(await this.redis.run('reconcile-finished', nowMs, [taskId, backoffCapSec], fence));
+  }
+
   /** Workers holding in-flight tasks: the only ones whose death costs us a task. */
   async inflightWorkers(): Promise<{ taskId: string; workerId: string }[]> {
     const ids = await this.redis.cmd.zrange(Keys.inflight, "0", "-1");

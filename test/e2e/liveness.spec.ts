@@ -131,6 +131,20 @@ describe('restarts and replicas on one Redis', () => {
     expect((await s.waitForStatus(waiting, 'DONE')).assigned_worker).toBe('big');
   });
 
+  it('a report lost while no orchestrator listened: the task is found and run again', async () => {
+    const w = await s.worker({ id: 'w', hardware: CPU_HW(), behaviour: 'hold' });
+    const id = firstId(await s.submit(taskYaml()));
+    await w.waitForDispatch(1);
+    await s.waitForStatus(id, 'RUNNING');
+    await s.closeApp(s.app);
+    await w.succeed(id, { lost: true }); // nobody hears this
+    w.setBehaviour('succeed');
+    s.app = await s.newApp();
+    const t = await s.waitForStatus(id, 'DONE', 10_000);
+    expect(t.attempts.map((a: { outcome: string }) => a.outcome)).toEqual(['failed', 'succeeded']);
+    expect(t.attempts[0].error).toMatch(/report was lost/);
+  });
+
   it('two instances under a burst never dispatch a task twice nor put two tasks on one worker', async () => {
     const second = await s.newApp();
     const workers = [];
