@@ -62,6 +62,31 @@ export interface DispatchMessage {
   attempt?: number;
 }
 
+/**
+ * The durable variant (v2, docs/protocol.md): our own keys, used only by workers that register
+ * with `protocol: 2`. v1 workers never see them.
+ */
+export const PROTOCOL_V2 = 2;
+/** list: dispatches waiting for a v2 worker (RPUSH by the orchestrator, BLMOVE by the worker). */
+export const workerInboxKey = (id: string): string => `mloc:worker:${id}:inbox`;
+/** list: the dispatch a v2 worker took and has not finished (crash recovery on the worker side). */
+export const workerProcessingKey = (id: string): string => `mloc:worker:${id}:processing`;
+/** stream: v2 task events (field `event` holds the JSON), read by the orchestrators' consumer group. */
+export const EVENTS_STREAM_KEY = 'mloc:events';
+export const EVENTS_STREAM_GROUP = 'orchestrators';
+/** Approximate length the workers trim the stream to. */
+export const EVENTS_STREAM_MAXLEN = 100_000;
+
+/** A v2 worker's acknowledgement on the stream (it also sends the v1 STATUS RUNNING). */
+export interface TaskStartedEvent {
+  type: 'TASK_STARTED';
+  worker_id: string;
+  task_id: string;
+  attempt?: number;
+  ts?: string;
+  protocol?: number;
+}
+
 /** Worker reports on `tasks.events`. Types are compared case-insensitively. */
 export interface TaskSucceededEvent {
   type: 'TASK_SUCCEEDED';
@@ -70,6 +95,8 @@ export interface TaskSucceededEvent {
   result?: unknown;
   ts?: string;
   attempt?: number;
+  /** 2 on the v1 mirror of a v2 event: the orchestrator applies the stream entry, not the mirror. */
+  protocol?: number;
 }
 export interface TaskFailedEvent {
   type: 'TASK_FAILED';
@@ -78,6 +105,7 @@ export interface TaskFailedEvent {
   error?: unknown;
   ts?: string;
   attempt?: number;
+  protocol?: number;
 }
 export type WorkerTaskEvent = TaskSucceededEvent | TaskFailedEvent;
 

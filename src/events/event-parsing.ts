@@ -1,4 +1,4 @@
-import type { WorkerEvent, WorkerTaskEvent } from '../contracts/protocol';
+import type { TaskStartedEvent, WorkerEvent, WorkerTaskEvent } from '../contracts/protocol';
 
 /** Messages bigger than this are dropped unread: no worker report needs more. */
 export const MAX_EVENT_BYTES = 16 * 1024 * 1024;
@@ -18,15 +18,18 @@ function parseObject(raw: string): Record<string, unknown> | null {
   }
 }
 
-/** A worker report on tasks.events, or null for anything else (our own ORCH_ events, junk). Pure. */
-export function parseTaskEvent(raw: string): WorkerTaskEvent | null {
+/**
+ * A worker report (tasks.events, or the v2 stream, which also carries TASK_STARTED), or null for
+ * anything else (our own ORCH_ events, junk). Pure.
+ */
+export function parseTaskEvent(raw: string, opts: { started?: boolean } = {}): WorkerTaskEvent | TaskStartedEvent | null {
   const o = parseObject(raw);
   if (!o || typeof o.type !== 'string') return null;
   const type = o.type.toUpperCase();
-  if (type !== 'TASK_SUCCEEDED' && type !== 'TASK_FAILED') return null;
+  if (type !== 'TASK_SUCCEEDED' && type !== 'TASK_FAILED' && !(opts.started && type === 'TASK_STARTED')) return null;
   if (!isId(o.worker_id) || !isId(o.task_id)) return null;
   const attempt = typeof o.attempt === 'number' && Number.isInteger(o.attempt) && o.attempt > 0 ? o.attempt : undefined;
-  return { ...o, type, worker_id: o.worker_id, task_id: o.task_id, attempt } as WorkerTaskEvent;
+  return { ...o, type, worker_id: o.worker_id, task_id: o.task_id, attempt } as WorkerTaskEvent | TaskStartedEvent;
 }
 
 /** A message on workers.events, or null when it is not one we understand. Pure. */

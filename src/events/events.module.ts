@@ -5,6 +5,7 @@ import { WorkersModule } from '../workers/workers.module';
 import { EventsSubscriber } from './events.subscriber';
 import { LivenessService } from './liveness.service';
 import { TaskEventsService } from './task-events.service';
+import { StreamConsumer } from './stream-consumer';
 
-@Module({ imports: [TasksModule, SchedulerModule, WorkersModule], providers: [EventsSubscriber, TaskEventsService, LivenessService], exports: [LivenessService] })
+@Module({ imports: [TasksModule, SchedulerModule, WorkersModule], providers: [EventsSubscriber, TaskEventsService, LivenessService, StreamConsumer], exports: [LivenessService] })
 export class EventsModule {}

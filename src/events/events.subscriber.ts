@@ -1,5 +1,5 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { ORCHESTRATOR_SOURCE, TASKS_EVENTS_CHANNEL, WORKERS_EVENTS_CHANNEL, WorkerEvent } from '../contracts/protocol';
+import { ORCHESTRATOR_SOURCE, PROTOCOL_V2, TASKS_EVENTS_CHANNEL, WORKERS_EVENTS_CHANNEL, WorkerEvent, WorkerTaskEvent } from '../contracts/protocol';
 import { RedisService } from '../redis/redis.service';
 import { SchedulerService } from '../scheduler/scheduler.service';
 import { WorkerIndex } from '../scheduler/worker-index';
@@ -41,13 +41,15 @@ export class EventsSubscriber implements OnApplicationBootstrap {
   }
 
   private onTaskMessage(raw: string) {
-    const ev = parseTaskEvent(raw);
+    const ev = parseTaskEvent(raw) as WorkerTaskEvent | null;
     if (!ev) {
       // A submission on another replica: the leader places it.
       if (raw.includes('"ORCH_TASK_SUBMITTED"')) this.scheduler.kick();
       else if (!raw.includes('"ORCH_')) this.noteDropped('tasks.events', raw);
       return;
     }
+    // A v2 worker's mirror: the same event arrives durably on the stream (StreamConsumer).
+    if (ev.protocol === PROTOCOL_V2) return;
     this.taskEvents.onReport(ev).catch((err) => this.log.warn(`could not apply ${ev.type}: ${String(err)}`, { taskId: ev.task_id, workerId: ev.worker_id }));
   }
 

@@ -21,6 +21,8 @@ export class RedisService implements OnApplicationShutdown {
   private readonly log = new Logger('Redis');
   readonly cmd: Redis;
   readonly sub: Redis;
+  /** Dedicated to blocking stream reads (XREADGROUP BLOCK) of the v2 event stream. */
+  readonly stream: Redis;
   private lastErrorLogMs = 0;
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
@@ -34,6 +36,7 @@ export class RedisService implements OnApplicationShutdown {
     // The subscriber keeps its queue and waits: SUBSCRIBE issued before the first connect must not
     // fail, and ioredis subscribes again by itself after every reconnect.
     this.sub = new Redis(config.redisUrl, { ...opts, enableOfflineQueue: true, maxRetriesPerRequest: null, connectionName: 'mloc-orchestrator-sub' });
+    this.stream = new Redis(config.redisUrl, { ...opts, enableOfflineQueue: true, maxRetriesPerRequest: null, connectionName: 'mloc-orchestrator-stream' });
     defineScripts(this.cmd);
     const where = redactRedisUrl(config.redisUrl);
     for (const [role, conn] of [['commands', this.cmd], ['subscriber', this.sub]] as const) {
@@ -77,6 +80,8 @@ export class RedisService implements OnApplicationShutdown {
   /** QUIT when connected (bounded to 1 s); a connection still retrying is simply dropped. */
   async onApplicationShutdown() {
     const quit = (c: Redis) => (c.status === 'ready' ? Promise.race([c.quit(), new Promise((r) => setTimeout(r, 1000).unref())]) : Promise.resolve());
+    // The stream connection may be blocked in XREADGROUP: just drop it.
+    this.stream.disconnect();
     await Promise.allSettled([quit(this.sub), quit(this.cmd)]);
     this.cmd.disconnect();
     this.sub.disconnect();

@@ -92,8 +92,8 @@ export class TasksRepository {
     return (await this.redis.run('cancel-task', nowMs, [id])) as string;
   }
 
-  async ack(id: string, workerId: string, nowMs: number): Promise<boolean> {
-    return (await this.redis.run('ack-task', nowMs, [id, workerId])) === 1;
+  async ack(id: string, workerId: string, nowMs: number, attempt: number | null = null): Promise<boolean> {
+    return (await this.redis.run('ack-task', nowMs, [id, workerId, attempt ?? ''])) === 1;
   }
 
   async finish(id: string, workerId: string, outcome: 'succeeded' | 'failed', payload: string, backoffCapSec: number, attempt: number | null, nowMs: number): Promise<string> {

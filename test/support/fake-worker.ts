@@ -1,6 +1,10 @@
 import { Redis } from 'ioredis';
 import {
   DispatchMessage,
+  EVENTS_STREAM_KEY,
+  EVENTS_STREAM_MAXLEN,
+  workerInboxKey,
+  workerProcessingKey,
   isoNow,
   TASKS_EVENTS_CHANNEL,
   WORKER_IDS_KEY,
@@ -31,6 +35,8 @@ export interface FakeWorkerOptions {
   error?: string;
   /** Heartbeat every this many ms (default: only once, at registration). */
   heartbeatIntervalMs?: number;
+  /** 2: the durable variant (docs/protocol.md): inbox list, events on the stream mirrored on v1. */
+  protocol?: 1 | 2;
   /** Subscribe to the task topic (default true); false simulates the MLOC worker's start-up window. */
   subscribe?: boolean;
 }
@@ -53,6 +59,9 @@ export class FakeV1Worker {
   private behaviour: Behaviour;
   private readonly topic: string;
   private heartbeatTimer: NodeJS.Timeout | null = null;
+  private inbox: Redis | null = null;
+  private listening = false;
+  private readonly attempts = new Map<string, number>();
 
   constructor(
     redisUrl: string,
@@ -82,8 +91,9 @@ export class FakeV1Worker {
       hardware_json: JSON.stringify(this.opts.hardware ?? CPU_HW()),
       tags_json: JSON.stringify(this.opts.tags ?? []),
       last_seen: now,
+      ...(this.v2 ? { protocol: '2' } : {}),
     });
-    await this.cmd.publish(WORKERS_EVENTS_CHANNEL, JSON.stringify({ type: 'REGISTER', worker_id: this.id, status: 'STARTING', ts: now, tags: this.opts.tags ?? [] }));
+    await this.cmd.publish(WORKERS_EVENTS_CHANNEL, JSON.stringify({ type: 'REGISTER', worker_id: this.id, status: 'STARTING', ts: now, tags: this.opts.tags ?? [], ...(this.v2 ? { protocol: 2 } : {}) }));
     await this.heartbeat();
     await this.setStatus('IDLE');
     if (this.opts.subscribe !== false) await this.listen();
@@ -93,9 +103,27 @@ export class FakeV1Worker {
     return this;
   }
 
+  private get v2(): boolean {
+    return this.opts.protocol === 2;
+  }
+
   async listen(): Promise<void> {
+    if (this.v2) {
+      this.listening = true;
+      void this.takeFromInbox();
+      return;
+    }
     this.sub.on('message', (_channel: string, raw: string) => void this.onDispatch(raw));
     await this.sub.subscribe(this.topic);
+  }
+
+  /** v2: dispatches come from the durable inbox, one at a time. */
+  private async takeFromInbox() {
+    this.inbox = this.cmd.duplicate();
+    while (this.listening) {
+      const raw = await this.inbox.blmove(workerInboxKey(this.id), workerProcessingKey(this.id), 'LEFT', 'RIGHT', 0.2).catch(() => null);
+      if (raw) await this.onDispatch(raw);
+    }
   }
 
   async heartbeat(ttlSec = this.opts.heartbeatTtlSec ?? 120): Promise<void> {
@@ -117,25 +145,42 @@ export class FakeV1Worker {
     const msg = JSON.parse(raw) as DispatchMessage;
     if (msg.assigned_worker !== this.id) return;
     this.received.push(msg);
+    if (msg.attempt) this.attempts.set(msg.task_id, msg.attempt);
     if (this.behaviour === 'ignore') return;
     await this.ack(msg.task_id);
     if (this.behaviour === 'succeed') await this.succeed(msg.task_id, this.opts.result ? this.opts.result(msg) : {});
     else if (this.behaviour === 'fail') await this.fail(msg.task_id, this.opts.error ?? 'boom');
   }
 
-  ack(taskId: string): Promise<void> {
-    return this.setStatus('RUNNING', { task_id: taskId });
+  async ack(taskId: string): Promise<void> {
+    await this.setStatus('RUNNING', { task_id: taskId });
+    if (this.v2) await this.report({ type: 'TASK_STARTED', task_id: taskId });
   }
 
   /** Steps 4 and 5 of "What a v1 worker does with a dispatch". */
-  async succeed(taskId: string, result: unknown = {}): Promise<void> {
-    await this.cmd.publish(TASKS_EVENTS_CHANNEL, JSON.stringify({ type: 'TASK_SUCCEEDED', worker_id: this.id, task_id: taskId, result, ts: isoNow() }));
+  async succeed(taskId: string, result: unknown = {}, attempt?: number): Promise<void> {
+    await this.report({ type: 'TASK_SUCCEEDED', task_id: taskId, result }, attempt);
     await this.setStatus('IDLE', { last_task: taskId });
   }
 
-  async fail(taskId: string, error = 'boom'): Promise<void> {
-    await this.cmd.publish(TASKS_EVENTS_CHANNEL, JSON.stringify({ type: 'TASK_FAILED', worker_id: this.id, task_id: taskId, error, ts: isoNow() }));
+  async fail(taskId: string, error = 'boom', attempt?: number): Promise<void> {
+    await this.report({ type: 'TASK_FAILED', task_id: taskId, error }, attempt);
     await this.setStatus('IDLE', { last_task: taskId });
+  }
+
+  /** v1: PUBLISH on tasks.events. v2: XADD on the stream with the attempt, mirrored on tasks.events. */
+  private async report(ev: Record<string, unknown>, attempt?: number) {
+    const body: Record<string, unknown> = { ...ev, worker_id: this.id, ts: isoNow() };
+    if (this.v2) {
+      Object.assign(body, { protocol: 2, attempt: attempt ?? this.attempts.get(String(ev.task_id)) });
+      await this.cmd.xadd(EVENTS_STREAM_KEY, 'MAXLEN', '~', EVENTS_STREAM_MAXLEN, '*', 'event', JSON.stringify(body));
+      if (ev.type !== 'TASK_STARTED') {
+        for (const m of await this.cmd.lrange(workerProcessingKey(this.id), 0, -1)) {
+          if (m.includes(String(ev.task_id))) await this.cmd.lrem(workerProcessingKey(this.id), 0, m);
+        }
+      }
+    }
+    if (ev.type !== 'TASK_STARTED') await this.cmd.publish(TASKS_EVENTS_CHANNEL, JSON.stringify(body));
   }
 
   async waitForDispatch(n = 1, timeoutMs = 10_000): Promise<DispatchMessage> {
@@ -146,6 +191,7 @@ export class FakeV1Worker {
   /** Stops heartbeating and listening, as a process that died would (its keys stay). */
   async goSilent(): Promise<void> {
     this.stopHeartbeats();
+    this.listening = false;
     await this.sub.unsubscribe();
   }
 
@@ -163,6 +209,8 @@ export class FakeV1Worker {
 
   async close(): Promise<void> {
     this.stopHeartbeats();
+    this.listening = false;
+    this.inbox?.disconnect();
     this.sub.disconnect();
     this.cmd.disconnect();
   }

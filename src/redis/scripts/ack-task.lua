@@ -1,11 +1,13 @@
 -- ack-task: the assigned worker acknowledged a dispatch (v1: STATUS RUNNING with extra.task_id).
--- ARGV[4] task id, [5] worker id. Returns 1 when the task moved DISPATCHED -> RUNNING, else 0.
+-- ARGV[4] task id, [5] worker id, [6] attempt number or '' (v1 acknowledgements carry none).
+-- Returns 1 when the task moved DISPATCHED -> RUNNING, else 0.
 -- Race prevented: a late acknowledgement from a worker that no longer holds the task, or one that
 -- arrives after the result, changes nothing.
 local id, w = ARGV[4], ARGV[5]
 local k = tkey(id)
-local f = redis.call('HMGET', k, 'status', 'assigned_worker')
+local f = redis.call('HMGET', k, 'status', 'assigned_worker', 'attempt')
 if f[1] ~= 'DISPATCHED' or f[2] ~= w then return 0 end
+if ARGV[6] and ARGV[6] ~= '' and tonumber(ARGV[6]) ~= tonumber(f[3]) then return 0 end
 redis.call('ZREM', P .. 'unacked', id)
 redis.call('HSET', k, 'started_at', NOW_ISO)
 set_status(id, 'RUNNING')

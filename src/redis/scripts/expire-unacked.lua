@@ -13,11 +13,13 @@ for _, id in ipairs(due) do
   local f = redis.call('HMGET', tkey(id), 'status', 'assigned_worker')
   local w = f[2] or ''
   if f[1] == 'DISPATCHED' then
+    drop_from_inbox(w, id)
     release_worker(w, id)
     if w ~= '' then redis.call('SET', P .. 'worker:' .. w .. ':suspect', NOW_ISO) end
     local r = fail_attempt(id, w, 'worker ' .. w .. ' did not acknowledge the dispatch within ' .. ARGV[6] .. ' s', tonumber(ARGV[5]))
     table.insert(out, { id, w, r })
   elseif f[1] and FINAL[f[1]] then
+    drop_from_inbox(w, id)
     release_worker(w, id)
     table.insert(out, { id, w, 'released' })
   end

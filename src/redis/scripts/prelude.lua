@@ -18,6 +18,26 @@ end
 
 local function tkey(id) return P .. 'task:' .. id end
 local function holder_key(w) return P .. 'worker:' .. w .. ':task' end
+local function inbox_key(w) return P .. 'worker:' .. w .. ':inbox' end
+
+-- A worker that registered with protocol=2 takes its dispatches from a durable inbox (docs/protocol.md).
+local function speaks_v2(w)
+  return redis.call('HGET', 'worker:' .. w, 'protocol') == '2'
+end
+
+-- Removes the dispatches of a task from a v2 worker's inbox that the worker has not taken yet.
+-- Returns true when one was removed (the worker never saw that attempt).
+local function drop_from_inbox(w, id)
+  local dropped = false
+  for _, raw in ipairs(redis.call('LRANGE', inbox_key(w), 0, -1)) do
+    local ok, m = pcall(cjson.decode, raw)
+    if ok and type(m) == 'table' and m.task_id == id then
+      redis.call('LREM', inbox_key(w), 0, raw)
+      dropped = true
+    end
+  end
+  return dropped
+end
 
 -- cjson encodes an empty table as {}; our lists must stay lists.
 local function json_array(t)
@@ -101,7 +121,9 @@ end
 
 -- Sends a PENDING task to worker w (already checked available): holder lock, worker RUNNING,
 -- dispatch message on the topic. When PUBLISH reaches nobody the dispatch is undone and the task
--- goes straight back to the queue. Returns 'ok' or 'no_subscriber'.
+-- goes straight back to the queue. A v2 worker gets the message in its durable inbox as well, and
+-- its dispatch stands whether or not anyone heard the PUBLISH (then only a mirror for monitoring).
+-- Returns 'ok' or 'no_subscriber'.
 local function dispatch_to(id, w, topic, strategy, reason, ack_deadline_ms)
   local k = tkey(id)
   local attempt = redis.call('HINCRBY', k, 'attempt', 1)
@@ -114,8 +136,10 @@ local function dispatch_to(id, w, topic, strategy, reason, ack_deadline_ms)
   local msg = '{"task_id":' .. cjson.encode(id) .. ',"task":' .. f[1] .. ',"task_type":' .. cjson.encode(f[2])
     .. ',"assigned_worker":' .. cjson.encode(w) .. ',"dispatched_at":' .. cjson.encode(NOW_ISO)
     .. ',"attempt":' .. attempt .. '}'
+  local v2 = speaks_v2(w)
+  if v2 then redis.call('RPUSH', inbox_key(w), msg) end
   local heard = redis.call('PUBLISH', topic, msg)
-  if heard == 0 then
+  if heard == 0 and not v2 then
     redis.call('DEL', holder_key(w))
     redis.call('HINCRBY', k, 'attempt', -1)
     redis.call('HSET', k, 'assigned_worker', '', 'dispatched_at', '')
@@ -145,6 +169,12 @@ end
 -- worker reports, the ack deadline passes, or the worker is found stale.
 local function finalize(id, status, err)
   local k = tkey(id)
+  -- A v2 worker that has not taken the dispatch yet never will: free it now.
+  local held = redis.call('HMGET', k, 'status', 'assigned_worker')
+  if held[1] == 'DISPATCHED' and held[2] and held[2] ~= '' and drop_from_inbox(held[2], id) then
+    release_worker(held[2], id)
+    redis.call('ZREM', P .. 'unacked', id)
+  end
   remove_from_queues(id)
   redis.call('ZREM', P .. 'inflight', id)
   redis.call('SREM', P .. 'parents', id)

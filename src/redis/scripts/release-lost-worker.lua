@@ -11,6 +11,7 @@ local held = redis.call('GET', holder_key(w))
 local outcome = nil
 if held then
   redis.call('DEL', holder_key(w))
+  drop_from_inbox(w, held)
   local f = redis.call('HMGET', tkey(held), 'status', 'assigned_worker')
   if (f[1] == 'DISPATCHED' or f[1] == 'RUNNING') and f[2] == w then
     outcome = fail_attempt(held, w, 'worker ' .. w .. ' lost (heartbeat expired)', tonumber(ARGV[6]))
@@ -19,7 +20,7 @@ end
 local removed = false
 if ARGV[7] == '1' then
   redis.call('SREM', 'workers:ids', w)
-  redis.call('DEL', 'worker:' .. w, 'worker:' .. w .. ':hb')
+  redis.call('DEL', 'worker:' .. w, 'worker:' .. w .. ':hb', inbox_key(w), P .. 'worker:' .. w .. ':processing')
   redis.call('PUBLISH', 'workers.events', cjson.encode({ type = 'UNREGISTER', worker_id = w, ts = NOW_ISO, source = 'orchestrator' }))
   removed = true
 end

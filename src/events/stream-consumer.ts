@@ -1,0 +1,117 @@
+import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { EVENTS_STREAM_GROUP, EVENTS_STREAM_KEY, TaskStartedEvent, WorkerTaskEvent } from '../contracts/protocol';
+import { LeadershipService } from '../leadership/leadership.service';
+import { RedisService } from '../redis/redis.service';
+import { TasksRepository } from '../tasks/tasks.repository';
+import { parseTaskEvent } from './event-parsing';
+import { TaskEventsService } from './task-events.service';
+
+const BATCH = 200;
+const BLOCK_MS = 1000;
+/** Entries a dead replica read but never acknowledged are taken over after this long. */
+const CLAIM_IDLE_MS = 30_000;
+const CLAIM_EVERY_MS = 10_000;
+
+type Entry = [id: string, fields: string[]];
+
+/**
+ * The v2 event stream (docs/protocol.md): every replica reads `mloc:events` through one consumer
+ * group, applies each entry (the same idempotent scripts as v1 reports), and XACKs it only after the
+ * state change is committed. A replica that dies with entries in hand leaves them pending; another
+ * takes them over after CLAIM_IDLE_MS. Nothing is lost when no orchestrator runs: the stream keeps it.
+ */
+@Injectable()
+export class StreamConsumer implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly log = new Logger('StreamConsumer');
+  private stopped = false;
+  private lastClaimMs = 0;
+  private loopDone: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly redis: RedisService,
+    private readonly tasks: TasksRepository,
+    private readonly taskEvents: TaskEventsService,
+    private readonly leadership: LeadershipService,
+  ) {}
+
+  onApplicationBootstrap() {
+    this.loopDone = this.loop();
+  }
+
+  async beforeApplicationShutdown() {
+    this.stopped = true;
+    await Promise.race([this.loopDone, new Promise((r) => setTimeout(r, BLOCK_MS + 500).unref())]);
+  }
+
+  private get consumer(): string {
+    return this.leadership.instanceId;
+  }
+
+  private async loop(): Promise<void> {
+    let backlog = true; // first our own pending entries (a restart under the same name), then new ones
+    let groupReady = false;
+    while (!this.stopped) {
+      try {
+        if (!groupReady) groupReady = await this.ensureGroup();
+        const entries = await this.read(backlog ? '0' : '>');
+        if (backlog && entries.length === 0) backlog = false;
+        await this.applyAll(entries);
+        if (Date.now() - this.lastClaimMs > CLAIM_EVERY_MS) await this.claimAbandoned();
+      } catch (err) {
+        if (this.stopped) break;
+        groupReady = false;
+        backlog = true; // entries read but not acknowledged are ours to apply again
+        this.log.warn(`stream read failed: ${err instanceof Error ? err.message : String(err)}; retrying`);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
+  /** Creates the group at the start of the stream, so entries written before any orchestrator ran are read. */
+  private async ensureGroup(): Promise<boolean> {
+    try {
+      await this.redis.stream.xgroup('CREATE', EVENTS_STREAM_KEY, EVENTS_STREAM_GROUP, '0', 'MKSTREAM');
+    } catch (err) {
+      if (!String(err).includes('BUSYGROUP')) throw err;
+    }
+    return true;
+  }
+
+  private async read(from: '0' | '>'): Promise<Entry[]> {
+    const res = (await this.redis.stream.xreadgroup('GROUP', EVENTS_STREAM_GROUP, this.consumer, 'COUNT', BATCH, 'BLOCK', BLOCK_MS, 'STREAMS', EVENTS_STREAM_KEY, from)) as [string, Entry[]][] | null;
+    return res?.[0]?.[1] ?? [];
+  }
+
+  private async claimAbandoned() {
+    this.lastClaimMs = Date.now();
+    const res = (await this.redis.cmd.xautoclaim(EVENTS_STREAM_KEY, EVENTS_STREAM_GROUP, this.consumer, CLAIM_IDLE_MS, '0-0', 'COUNT', BATCH)) as [string, Entry[]];
+    const entries = (res?.[1] ?? []).filter((e) => e && e[1]);
+    if (entries.length) this.log.warn(`took over ${entries.length} event(s) a dead replica left unacknowledged`);
+    await this.applyAll(entries);
+  }
+
+  private async applyAll(entries: Entry[]) {
+    if (entries.length === 0) return;
+    // Entries of one batch are applied in order: an acknowledgement before the result of its task.
+    for (const [id, fields] of entries) {
+      await this.apply(fields);
+      await this.redis.cmd.xack(EVENTS_STREAM_KEY, EVENTS_STREAM_GROUP, id);
+    }
+  }
+
+  /** Applies one entry; a malformed one is logged and acknowledged (dropped), never retried forever. */
+  private async apply(fields: string[]) {
+    const raw = fields[fields.indexOf('event') + 1];
+    const ev = typeof raw === 'string' && fields.includes('event') ? parseTaskEvent(raw, { started: true }) : null;
+    if (!ev) {
+      this.log.warn(`dropped a malformed stream entry`, { bytes: raw?.length ?? 0 });
+      return;
+    }
+    if (ev.type === 'TASK_STARTED') {
+      const e = ev as TaskStartedEvent;
+      await this.tasks.ack(e.task_id, e.worker_id, Date.now(), e.attempt ?? null);
+      return;
+    }
+    await this.taskEvents.onReport(ev as WorkerTaskEvent);
+  }
+}
