@@ -1,0 +1,212 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Redis } from 'ioredis';
+import { freePort, TestRedisServer } from '../../support/redis-server';
+import { waitFor } from '../../support/wait-for';
+
+const ROOT = resolve(__dirname, '../../..');
+const MAIN = join(ROOT, 'dist/main.js');
+
+/** A real orchestrator process (the built code), which a scenario can kill -9 and start again. */
+export class OrchestratorProcess {
+  proc: ChildProcess | null = null;
+  port = 0;
+  private output = '';
+
+  constructor(
+    private readonly redisUrl: string,
+    private readonly env: Record<string, string>,
+    private readonly dir: string,
+  ) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<this> {
+    if (!existsSync(MAIN)) throw new Error('dist/main.js is missing: run `npm run build` first (npm run test:faults does)');
+    if (!this.port) this.port = await freePort();
+    this.output = '';
+    this.proc = spawn(process.execPath, [MAIN], {
+      env: { ...process.env, REDIS_URL: this.redisUrl, PORT: String(this.port), LOG_LEVEL: 'warn', LOG_FILE: join(this.dir, `orchestrator-${this.port}.log`), ...this.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.proc.stdout!.on('data', (d) => (this.output += d));
+    this.proc.stderr!.on('data', (d) => (this.output += d));
+    await waitFor(async () => (await fetch(`${this.url}/healthz`).catch(() => null))?.ok, { timeoutMs: 20_000, what: 'orchestrator /healthz' });
+    return this;
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null || p.signalCode) return p?.exitCode ?? null;
+    this.proc = null;
+    return new Promise((resolveExit) => {
+      p.once('exit', (code) => resolveExit(code));
+      p.kill(signal);
+    });
+  }
+
+  get log(): string {
+    return this.output;
+  }
+
+  async readyz(): Promise<{ status: number; body: { role?: string; ready?: boolean } }> {
+    const r = await fetch(`${this.url}/readyz`);
+    return { status: r.status, body: (await r.json()) as { role?: string } };
+  }
+
+  async submit(yaml: string): Promise<string[]> {
+    const r = await fetch(`${this.url}/api/v1/tasks`, { method: 'POST', headers: { 'Content-Type': 'text/yaml' }, body: yaml });
+    if (r.status !== 200) throw new Error(`submit: ${r.status} ${await r.text()}`);
+    return ((await r.json()) as { tasks: { task_id: string }[] }).tasks.map((t) => t.task_id);
+  }
+}
+
+/** A process of simulated v1 workers (worker-fleet.js). */
+export class Fleet {
+  proc: ChildProcess | null = null;
+
+  constructor(
+    private readonly redisUrl: string,
+    private readonly env: Record<string, string>,
+  ) {}
+
+  async start(): Promise<this> {
+    this.proc = spawn(process.execPath, [join(__dirname, 'worker-fleet.js')], { env: { ...process.env, REDIS_URL: this.redisUrl, ...this.env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    this.proc.stdout!.on('data', (d) => (out += d));
+    await waitFor(() => out.includes('"ready"'), { timeoutMs: 20_000, what: 'worker fleet ready' });
+    return this;
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null || p.signalCode) return Promise.resolve();
+    this.proc = null;
+    return new Promise((r) => {
+      p.once('exit', () => r());
+      p.kill(signal);
+    });
+  }
+}
+
+/** The environment of one scenario: a persistent redis-server in a temp folder, and its processes. */
+export class Scenario {
+  readonly dir = mkdtempSync(join(tmpdir(), 'mloc-fault-'));
+  readonly redis = new TestRedisServer({ persistence: true });
+  readonly orchestrators: OrchestratorProcess[] = [];
+  readonly fleets: Fleet[] = [];
+  readonly dispatchLog = join(this.dir, 'dispatches.jsonl');
+
+  async start(): Promise<this> {
+    await this.redis.start();
+    return this;
+  }
+
+  orchestrator(env: Record<string, string> = {}): OrchestratorProcess {
+    const o = new OrchestratorProcess(this.redis.url, { HEARTBEAT_TTL_SEC: '3', DISPATCH_ACK_TIMEOUT_SEC: '3', LEADER_LEASE_SEC: '3', ...env }, this.dir);
+    this.orchestrators.push(o);
+    return o;
+  }
+
+  async fleet(env: Record<string, string>): Promise<Fleet> {
+    const f = new Fleet(this.redis.url, { HEARTBEAT_MS: '500', HEARTBEAT_TTL_SEC: '2', FLEET_LOG: this.dispatchLog, ...env });
+    this.fleets.push(f);
+    return f.start();
+  }
+
+  dispatches(): { task_id: string; attempt: number; worker: string }[] {
+    if (!existsSync(this.dispatchLog)) return [];
+    return readFileSync(this.dispatchLog, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.fleets.map((f) => f.kill()));
+    await Promise.all(this.orchestrators.map((o) => o.kill()));
+    await this.redis.destroy();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export interface AuditReport {
+  tasks: number;
+  byStatus: Record<string, number>;
+  notFinal: string[];
+  succeededTwice: string[];
+  dispatchedTwiceSameAttempt: string[];
+  workersRunningWithoutTask: string[];
+  heldLocks: string[];
+}
+
+/**
+ * The audit every scenario ends with: every task in a final state, none finished twice, no
+ * (task, attempt) dispatched twice, no worker left RUNNING without a task. Prints the counts.
+ */
+export async function audit(s: Scenario, expected: string[], label: string): Promise<AuditReport> {
+  const r: Redis = s.redis.client();
+  try {
+    const ids = await r.zrange('mloc:tasks', 0, -1);
+    const pipe = r.pipeline();
+    for (const id of ids) pipe.hmget(`mloc:task:${id}`, 'status', 'attempts');
+    const rows = ((await pipe.exec()) ?? []).map(([, v]) => v as [string, string]);
+    const byStatus: Record<string, number> = {};
+    const notFinal: string[] = [];
+    const succeededTwice: string[] = [];
+    rows.forEach(([status, attempts], i) => {
+      byStatus[status] = (byStatus[status] ?? 0) + 1;
+      if (!['DONE', 'FAILED', 'CANCELLED'].includes(status)) notFinal.push(ids[i]);
+      const ok = (JSON.parse(attempts || '[]') as { outcome: string }[]).filter((a) => a.outcome === 'succeeded').length;
+      if (ok > 1) succeededTwice.push(ids[i]);
+    });
+    const seen = new Map<string, number>();
+    for (const d of s.dispatches()) seen.set(`${d.task_id}#${d.attempt}`, (seen.get(`${d.task_id}#${d.attempt}`) ?? 0) + 1);
+    const dispatchedTwiceSameAttempt = [...seen].filter(([, n]) => n > 1).map(([k]) => k);
+    const workerIds = await r.smembers('workers:ids');
+    const workersRunningWithoutTask: string[] = [];
+    for (const w of workerIds) {
+      const [status] = await r.hmget(`worker:${w}`, 'status');
+      if (status === 'RUNNING' && !(await r.exists(`mloc:worker:${w}:task`))) workersRunningWithoutTask.push(w);
+    }
+    const heldLocks = await r.keys('mloc:worker:*:task');
+    const missing = expected.filter((id) => !ids.includes(id));
+    const report: AuditReport = { tasks: ids.length, byStatus, notFinal, succeededTwice, dispatchedTwiceSameAttempt, workersRunningWithoutTask, heldLocks };
+    process.stdout.write(`audit [${label}]: ${ids.length} tasks ${JSON.stringify(byStatus)}, dispatches ${s.dispatches().length}, ` + `not final ${notFinal.length}, succeeded twice ${succeededTwice.length}, same attempt dispatched twice ${dispatchedTwiceSameAttempt.length}, ` + `workers RUNNING without a task ${workersRunningWithoutTask.length}, missing ${missing.length}\n`);
+    if (missing.length) throw new Error(`accepted tasks missing from Redis: ${missing.slice(0, 5).join(', ')}`);
+    return report;
+  } finally {
+    r.disconnect();
+  }
+}
+
+/** Waits until every task known to Redis is final. */
+export async function waitAllFinal(s: Scenario, timeoutMs = 60_000): Promise<void> {
+  const r: Redis = s.redis.client();
+  try {
+    await waitFor(
+      async () => {
+        const pending = (await r.zcard('mloc:tasks:status:PENDING')) + (await r.zcard('mloc:tasks:status:DISPATCHED')) + (await r.zcard('mloc:tasks:status:RUNNING'));
+        return pending === 0;
+      },
+      { timeoutMs, intervalMs: 200, what: 'every task final' },
+    );
+  } finally {
+    r.disconnect();
+  }
+}
+
+export const echoTask = (name: string) =>
+  `apiVersion: mloc/v1\nkind: Task\nmetadata: {name: ${name}}\nspec:\n  taskType: echo\n  resources: {replicas: 1, hardware: {cpu: "1", memory: "1Gi"}}\n`;
+
+export const batchOf = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => echoTask(`${prefix}-${i}`)).join('---\n');
+
+export function expectClean(a: AuditReport, total: number) {
+  expect(a.notFinal).toEqual([]);
+  expect(a.succeededTwice).toEqual([]);
+  expect(a.dispatchedTwiceSameAttempt).toEqual([]);
+  expect(a.workersRunningWithoutTask).toEqual([]);
+  expect(a.heldLocks).toEqual([]);
+  expect(a.tasks).toBe(total);
+}
