@@ -177,6 +177,25 @@ describe('retries and failure propagation', () => {
     expect(failed.body.map((x: { task_id: string }) => x.task_id).sort()).toEqual([one, two, three].sort());
   });
 
+  it.each([
+    ['backoffSec 1: the retry waits about a second', 'retry: {maxRetries: 1, backoffSec: 1}', {}, 900, 5000],
+    ['the delay is capped by RETRY_BACKOFF_CAP_SEC', 'retry: {maxRetries: 1, backoffSec: 3600}', { RETRY_BACKOFF_CAP_SEC: '1' }, 900, 5000],
+  ])('%s', async (_title, retry, env, minMs, maxMs) => {
+    await s.app.close();
+    s.app = await s.newApp(env as Record<string, string>);
+    const w = await s.worker({ id: 'w1', hardware: CPU_HW(8, 32), behaviour: 'hold', heartbeatIntervalMs: 500 });
+    const id = ids(await s.submit(taskYaml({ extraSpec: retry })))[0];
+    await w.waitForDispatch(1);
+    const failedAt = Date.now();
+    await w.fail(id, 'transient');
+    const pending = await s.task(id);
+    expect(pending.status).toBe('PENDING');
+    await w.waitForDispatch(2, maxMs);
+    const waited = Date.now() - failedAt;
+    expect(waited).toBeGreaterThanOrEqual(minMs);
+    expect(waited).toBeLessThan(maxMs);
+  });
+
   it('MAX_RETRIES is the default limit', async () => {
     await s.app.close();
     s.app = await s.newApp({ MAX_RETRIES: '0' });

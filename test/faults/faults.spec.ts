@@ -155,4 +155,19 @@ describe('fault injection', () => {
     expect(o.proc?.exitCode ?? null).toBeNull();
     expectClean(await audit(s, ids, 'malformed flood'), 200);
   });
+
+  it('8. SIGTERM: the leader exits 0, gives up the lease at once, and a follower takes over', async () => {
+    const first = await s.orchestrator({ LEADER_LEASE_SEC: '30' }).start();
+    await waitFor(async () => (await first.readyz()).body.role === 'leader', { what: 'first is leader' });
+    const second = await s.orchestrator({ LEADER_LEASE_SEC: '30' }).start();
+    await s.fleet({ FLEET_SIZE: '4', FLEET_PREFIX: 'w', TASK_MS: '20' });
+    const ids = await first.submit(batchOf(100, 'term'));
+    const stoppedAt = Date.now();
+    expect(await first.kill('SIGTERM')).toBe(0);
+    // Without the resignation the follower would wait for the 20 s lease to expire.
+    await waitFor(async () => (await second.readyz()).body.role === 'leader', { timeoutMs: 5000, what: 'takeover after SIGTERM' });
+    expect(Date.now() - stoppedAt).toBeLessThan(5000);
+    await waitAllFinal(s);
+    expectClean(await audit(s, ids, 'SIGTERM'), 100);
+  });
 });
