@@ -118,8 +118,9 @@ export class LivenessService implements OnApplicationBootstrap, OnApplicationShu
   private async releaseLostTasks(now: number, fence: string) {
     const held = await this.scheduling.inflightWorkers();
     if (held.length === 0) return;
-    const stale = new Set(this.index.snapshot(now).filter((w) => w.stale).map((w) => w.id));
-    const known = new Set(this.index.snapshot(now).map((w) => w.id));
+    const snapshot = this.index.snapshot(now);
+    const stale = new Set(snapshot.filter((w) => w.stale).map((w) => w.id));
+    const known = new Set(snapshot.map((w) => w.id));
     const cutoff = new Date(now - this.config.heartbeatTtlSec * 1000).toISOString();
     for (const { taskId, workerId } of held) {
       if (known.has(workerId) && !stale.has(workerId)) continue;
@@ -129,9 +130,11 @@ export class LivenessService implements OnApplicationBootstrap, OnApplicationShu
   }
 
   private async finishAggregations() {
-    for (const parentId of await this.tasks.runningParents()) {
-      const [[done, total]] = await this.tasks.getFields([parentId], ['shards_done', 'shard_total']);
-      if (Number(done) >= Number(total) && Number(total) > 0) await this.taskEvents.aggregate(parentId);
+    const parents = await this.tasks.runningParents();
+    const counts = await this.tasks.getFields(parents, ['shards_done', 'shard_total']);
+    for (let i = 0; i < parents.length; i++) {
+      const [done, total] = counts[i].map(Number);
+      if (total > 0 && done >= total) await this.taskEvents.aggregate(parents[i]);
     }
   }
 }

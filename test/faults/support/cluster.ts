@@ -148,7 +148,7 @@ export interface AuditReport {
 export async function audit(s: Scenario, expected: string[], label: string): Promise<AuditReport> {
   const r: Redis = s.redis.client();
   try {
-    const ids = await r.zrange('mloc:tasks', 0, -1);
+    const ids = await r.zrange('mloc:tasks', '0', '-1');
     const pipe = r.pipeline();
     for (const id of ids) pipe.hmget(`mloc:task:${id}`, 'status', 'attempts');
     const rows = ((await pipe.exec()) ?? []).map(([, v]) => v as [string, string]);
