@@ -4,7 +4,7 @@
  * laptop can pose as a GPU machine in demos and tests.
  */
 import { execFile } from 'node:child_process';
-import { cpus, networkInterfaces, totalmem, arch } from 'node:os';
+import { arch, availableParallelism, cpus, networkInterfaces, totalmem } from 'node:os';
 import type { GpuInfo, HardwareInfo } from '../contracts/protocol';
 import { deepMerge, PlainObject } from '../tasks/spec/deep-merge';
 
@@ -21,7 +21,8 @@ const GPU_QUERY = 'index,name,uuid,memory.total,driver_version';
 export async function detectHardware(opts: DetectOptions = {}): Promise<HardwareInfo> {
   const cores = cpus();
   return {
-    cpu: { logical_cores: cores.length || null, model: cores[0]?.model?.trim() || arch() },
+    // cpus() can be empty in some containers; availableParallelism() always answers.
+    cpu: { logical_cores: cores.length || availableParallelism(), model: cores[0]?.model?.trim() || arch() },
     memory: { total_bytes: totalmem() },
     gpu: await detectGpus(opts.nvidiaSmi ?? 'nvidia-smi', opts.timeoutMs ?? 5000),
     network: { ip: primaryIp() },

@@ -106,6 +106,8 @@ export class TaskRunner {
         log: this.opts.log,
         settings: this.opts.settings,
       };
+      // Shutdown may have come while we acknowledged: never start an executor that is already stopped.
+      controller.signal.throwIfAborted();
       work = Promise.resolve().then(() => executor.run(ctx));
       const output = await untilAborted(work, controller.signal);
       await writeResponses(outputDir, output);

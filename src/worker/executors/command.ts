@@ -22,9 +22,14 @@ export class CommandExecutor implements Executor {
 
   async run(ctx: ExecutionContext): Promise<ExecutorOutput> {
     const argv = commandArgv(ctx.spec.command);
+    // An abort listener added after the fact never fires: do not start what nobody could stop.
+    ctx.signal.throwIfAborted();
     const env = { ...process.env, ...commandEnv(ctx.spec.env), ...taskEnv(ctx) };
     const stdoutFile = createWriteStream(join(ctx.outputDir, 'stdout.log'));
     const stderrFile = createWriteStream(join(ctx.outputDir, 'stderr.log'));
+    const files = [stdoutFile, stderrFile];
+    // A log file that cannot be written (disk full) must not crash the worker; the command's exit decides.
+    for (const file of files) file.on('error', (err) => ctx.log.warn(`cannot write ${file.path}: ${err.message}`, { taskId: ctx.taskId }));
     const stdoutTail = new Tail(TAIL_CHARS);
     const stderrTail = new Tail(TAIL_CHARS);
 
@@ -44,7 +49,6 @@ export class CommandExecutor implements Executor {
       }).catch((err: Error) => {
         throw new TaskError(`cannot start ${argv[0]}: ${err.message}`);
       });
-      await Promise.all([finished(stdoutFile), finished(stderrFile)]);
       if (ctx.signal.aborted) throw ctx.signal.reason;
       const detail = stderrTail.text() ? `: ${stderrTail.text()}` : '';
       if (exit.signal) throw new TaskError(`command killed by ${exit.signal}${detail}`);
@@ -52,8 +56,9 @@ export class CommandExecutor implements Executor {
       return { exit_code: 0, command: argv, stdout: 'stdout.log', stderr: 'stderr.log', stdout_tail: stdoutTail.text() };
     } finally {
       ctx.signal.removeEventListener('abort', stop);
-      stdoutFile.end();
-      stderrFile.end();
+      // The logs are complete on disk before the task is reported.
+      for (const file of files) file.end();
+      await Promise.all(files.map((file) => finished(file).catch(() => undefined)));
     }
   }
 
