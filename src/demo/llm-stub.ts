@@ -8,8 +8,10 @@ import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http
 import type { AddressInfo } from 'node:net';
 
 export interface LlmStubOptions {
-  /** Answer the first N completion requests with 503 (a transient error the worker retries). */
+  /** Answer the first N completion requests with an error, by default 503 (transient: the worker retries it). */
   failFirst?: number;
+  /** The status of those errors. */
+  failStatus?: number;
   /** Delay before each answer, so concurrency can be observed. */
   latencyMs?: number;
 }
@@ -68,7 +70,8 @@ export class LlmStub {
       if (this.opts.latencyMs) await new Promise((r) => setTimeout(r, this.opts.latencyMs));
       if (this.failuresLeft > 0) {
         this.failuresLeft--;
-        return send(res, 503, { error: { message: 'stub: temporarily overloaded' } });
+        const status = this.opts.failStatus ?? 503;
+        return send(res, status, { error: { message: status === 503 ? 'stub: temporarily overloaded' : `stub: failing with ${status} as told` } });
       }
       send(res, 200, completion(body));
     } finally {

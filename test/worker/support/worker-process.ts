@@ -1,7 +1,10 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { WORKER_MAIN } from './built';
 
-/** A real worker process (`node dist/worker/main.js`), its output kept for assertions and failures. */
+/**
+ * A real worker process (`node dist/worker/main.js`), its output kept for assertions. With
+ * TEST_LOG_LEVEL set (as for the orchestrator in test-app.ts) its log goes to stderr too.
+ */
 export class WorkerProcess {
   output = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -12,11 +15,15 @@ export class WorkerProcess {
     env: Record<string, string>,
   ) {
     this.proc = spawn(process.execPath, [WORKER_MAIN], {
-      env: { PATH: process.env.PATH ?? '', WORKER_ID: id, HEARTBEAT_INTERVAL_SEC: '0.5', LOG_LEVEL: 'debug', ...env },
+      env: { PATH: process.env.PATH ?? '', WORKER_ID: id, HEARTBEAT_INTERVAL_SEC: '0.5', LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'debug', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    this.proc.stdout!.on('data', (c: Buffer) => (this.output += c.toString()));
-    this.proc.stderr!.on('data', (c: Buffer) => (this.output += c.toString()));
+    const keep = (c: Buffer) => {
+      this.output += c.toString();
+      if (process.env.TEST_LOG_LEVEL) process.stderr.write(c);
+    };
+    this.proc.stdout!.on('data', keep);
+    this.proc.stderr!.on('data', keep);
     this.exited = new Promise((resolve) => this.proc.once('exit', (code, signal) => resolve({ code, signal })));
   }
 
