@@ -1,0 +1,41 @@
+/** The few orchestrator endpoints the demo calls, over fetch. */
+import type { SubmittedTask, TaskResponse } from '../tasks/task-record';
+import type { WorkerResponse } from '../workers/worker-record';
+
+export class OrchestratorApi {
+  constructor(
+    readonly baseUrl: string,
+    private readonly token: string,
+  ) {}
+
+  async healthy(): Promise<boolean> {
+    try {
+      return (await fetch(`${this.baseUrl}/healthz`)).ok;
+    } catch {
+      return false;
+    }
+  }
+
+  workers(): Promise<WorkerResponse[]> {
+    return this.call('GET', '/workers');
+  }
+
+  async submit(yaml: string): Promise<SubmittedTask[]> {
+    const body = await this.call<{ tasks: SubmittedTask[] }>('POST', '/api/v1/tasks', yaml);
+    return body.tasks;
+  }
+
+  /** Newest first. */
+  tasks(): Promise<TaskResponse[]> {
+    return this.call('GET', '/api/v1/tasks');
+  }
+
+  private async call<T>(method: string, path: string, yaml?: string): Promise<T> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.token}` };
+    if (yaml !== undefined) headers['content-type'] = 'text/yaml';
+    const res = await fetch(`${this.baseUrl}${path}`, { method, headers, body: yaml });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${text.slice(0, 500)}`);
+    return JSON.parse(text) as T;
+  }
+}
