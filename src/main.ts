@@ -18,9 +18,9 @@ async function main() {
     throw err;
   }
   const app = await createApp(config);
-  await app.listen(config.port, '0.0.0.0');
+  await app.listen(config.port, config.host);
   const log = new Logger('Main');
-  log.log(`listening on 0.0.0.0:${config.port}; Swagger UI at /docs`);
+  log.log(`listening on ${config.host}:${config.port}; Swagger UI at /docs`);
 
   // SIGTERM/SIGINT: stop accepting requests, let state changes under way finish, give up
   // leadership, close Redis, exit 0 (Nest's own shutdown hooks would re-raise the signal).

@@ -8,6 +8,7 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export interface AppConfig {
   redisUrl: string;
   token: string | null;
+  host: string;
   port: number;
   logLevel: LogLevel;
   logFile: string;
@@ -40,15 +41,16 @@ export class ConfigError extends Error {
   }
 }
 
-type Env = Record<string, string | undefined>;
+export type Env = Record<string, string | undefined>;
 
-const present = (env: Env, name: string): string | undefined => {
+/** The variable's trimmed value, or undefined when unset or blank. */
+export const present = (env: Env, name: string): string | undefined => {
   const v = env[name];
   return v === undefined || v.trim() === '' ? undefined : v.trim();
 };
 
 /** Numbers may carry underscores as digit separators, as in the guide's `5_242_880`. */
-function parseNumber(env: Env, name: string, def: number, opts: { integer?: boolean; min?: number; max?: number } = {}): number {
+export function parseNumber(env: Env, name: string, def: number, opts: { integer?: boolean; min?: number; max?: number } = {}): number {
   const raw = present(env, name);
   if (raw === undefined) return def;
   const cleaned = raw.replace(/(\d)_(?=\d)/g, '$1');
@@ -62,7 +64,7 @@ function parseNumber(env: Env, name: string, def: number, opts: { integer?: bool
   return n;
 }
 
-function parseLogLevel(env: Env): LogLevel {
+export function parseLogLevel(env: Env): LogLevel {
   const raw = present(env, 'LOG_LEVEL');
   if (raw === undefined) return 'info';
   const v = raw.toLowerCase();
@@ -71,7 +73,7 @@ function parseLogLevel(env: Env): LogLevel {
   throw new ConfigError('LOG_LEVEL', `expected one of DEBUG, INFO, WARN, ERROR, got "${raw}"`);
 }
 
-function parseRedisUrl(env: Env): string {
+export function parseRedisUrl(env: Env): string {
   const raw = present(env, 'REDIS_URL');
   if (raw === undefined) throw new ConfigError('REDIS_URL', 'is required (for example redis://127.0.0.1:6379/0)');
   let url: URL;
@@ -90,6 +92,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
   return {
     redisUrl: parseRedisUrl(env),
     token: present(env, 'ORCHESTRATOR_TOKEN') ?? null,
+    host: present(env, 'HOST') ?? '0.0.0.0',
     port: parseNumber(env, 'PORT', 8080, { integer: true, min: 0, max: 65535 }),
     logLevel: parseLogLevel(env),
     logFile: present(env, 'LOG_FILE') ?? 'orchestrator.log',

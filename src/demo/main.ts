@@ -121,7 +121,8 @@ class Demo {
       PORT: String(port),
       LOG_LEVEL: 'WARN',
       LOG_FILE: join(this.logsDir, 'orchestrator.log'),
-      // The orchestrator listens on every interface: a random token keeps the network out.
+      // Loopback only; the random token also shows how bearer auth works from the Swagger UI.
+      HOST: '127.0.0.1',
       ORCHESTRATOR_TOKEN: this.token,
     };
     this.track(new ManagedProcess('orchestrator', process.execPath, [ORCHESTRATOR_MAIN], env, join(this.logsDir, 'orchestrator.out')));

@@ -6,11 +6,11 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import { ConfigError } from '../config/env';
+import { ConfigError, Env, parseLogLevel, parseRedisUrl, present } from '../config/env';
 import { DEFAULT_TASK_TOPIC } from '../contracts/protocol';
 import type { PlainObject } from '../tasks/spec/deep-merge';
 import { isPlainObject } from '../tasks/spec/deep-merge';
-import { LOG_LEVELS, LogLevel } from './logger';
+import type { LogLevel } from './logger';
 
 export { ConfigError };
 
@@ -33,15 +33,8 @@ export interface WorkerConfig {
   openaiApiKey: string | null;
 }
 
-type Env = Record<string, string | undefined>;
-
 const DEFAULT_HEARTBEAT_INTERVAL_SEC = 30;
 const MIN_HEARTBEAT_TTL_SEC = 120;
-
-const present = (env: Env, name: string): string | undefined => {
-  const v = env[name]?.trim();
-  return v ? v : undefined;
-};
 
 export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
   const heartbeatIntervalSec = parseInterval(env);
@@ -63,17 +56,6 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
 /** `<hostname>-<8 hex>`: readable in GET /workers, unique across restarts of the same machine. */
 function randomWorkerId(): string {
   return `${hostname()}-${randomBytes(4).toString('hex')}`;
-}
-
-function parseRedisUrl(env: Env): string {
-  const raw = present(env, 'REDIS_URL');
-  if (raw === undefined) throw new ConfigError('REDIS_URL', 'is required (for example redis://127.0.0.1:6379/0)');
-  const url = tryUrl(raw);
-  if (!url) throw new ConfigError('REDIS_URL', `not a URL: "${raw}" (expected redis://host:port/db)`);
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-    throw new ConfigError('REDIS_URL', `unsupported scheme "${url.protocol}" (expected redis:// or rediss://)`);
-  }
-  return raw;
 }
 
 function parseHttpUrl(env: Env, name: string): string | null {
@@ -105,14 +87,6 @@ function parseInterval(env: Env): number {
 function parseTags(env: Env): string[] {
   const raw = present(env, 'WORKER_TAGS') ?? '';
   return [...new Set(raw.split(',').map((t) => t.trim()).filter(Boolean))];
-}
-
-function parseLogLevel(env: Env): LogLevel {
-  const raw = present(env, 'LOG_LEVEL');
-  if (raw === undefined) return 'info';
-  const v = raw.toLowerCase() === 'warning' ? 'warn' : raw.toLowerCase();
-  if ((LOG_LEVELS as readonly string[]).includes(v)) return v as LogLevel;
-  throw new ConfigError('LOG_LEVEL', `expected one of DEBUG, INFO, WARN, ERROR, got "${raw}"`);
 }
 
 function parseHardwareOverride(env: Env): PlainObject | null {
