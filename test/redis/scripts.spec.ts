@@ -192,3 +192,39 @@ describe('leader lease and fencing', () => {
     expect(Number(next.split('#')[1])).toBeGreaterThan(Number(winner.split('#')[1]));
   });
 });
+
+describe('finish-task with attempt numbers', () => {
+  const server = new TestRedisServer();
+  let r: Redis;
+  let listener: Redis;
+  const run = (name: ScriptName, ...args: (string | number)[]) => runScript(r, name, Date.now(), args);
+
+  beforeAll(async () => {
+    await server.start();
+    r = server.client();
+    defineScripts(r);
+    listener = server.client();
+    await listener.subscribe('tasks');
+  });
+  afterAll(async () => {
+    r.disconnect();
+    listener.disconnect();
+    await server.destroy();
+  });
+
+  it('a late report of attempt 1 neither changes attempt 2 nor frees the worker holding it', async () => {
+    await r.hset('worker:w', { worker_id: 'w', status: 'IDLE', last_seen: isoNow() });
+    await r.setex('worker:w:hb', 60, isoNow());
+    const fields = { id: 't', name: 't', task_type: 'echo', topic: 'tasks', doc: '{}', req: '{}', priority: '0', retries: '0', max_retries: '3', backoff_sec: '0', attempt: '0', attempts: '[]' };
+    await run('submit-tasks', JSON.stringify({ tasks: [{ id: 't', key: 't', owner: '', deps: [], fields }] }));
+    const claim = () => run('claim-dispatch', 't', 'w', 'tasks', 'best-fit', 'x', new Date(Date.now() - 60_000).toISOString(), Date.now() + 30_000);
+    expect(await claim()).toBe('ok');
+    expect(await run('finish-task', 't', 'w', 'failed', 'first', 120, 1)).toBe('retry');
+    expect(await claim()).toBe('ok');
+    expect(await r.hget(Keys.task('t'), 'attempt')).toBe('2');
+    expect(await run('finish-task', 't', 'w', 'failed', 'late duplicate of attempt 1', 120, 1)).toBe('ignored:old_attempt');
+    expect(await r.get(Keys.workerTask('w'))).toBe('t');
+    expect(await r.hget(Keys.task('t'), 'status')).toBe('DISPATCHED');
+    expect(await run('finish-task', 't', 'w', 'succeeded', '{}', 120, 2)).toBe('done');
+  });
+});
