@@ -147,6 +147,11 @@ describe('HTTP API without a token', () => {
     expect(res.body.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
     const body = res.body.paths['/api/v1/tasks'].post.requestBody.content['text/yaml'];
     expect(body.schema.example).toContain('apiVersion: mloc/v1');
+    const json = res.body.paths['/api/v1/tasks'].post.requestBody.content['application/json'];
+    expect(json.schema.properties.yaml.type).toBe('string');
+    // The example in the document is a working submission.
+    const submitted = await s.submit(body.schema.example);
+    expect(submitted.status).toBe(200);
     const ui = await s.http().get('/docs/');
     expect(ui.status).toBe(200);
     expect(ui.text).toContain('swagger');
