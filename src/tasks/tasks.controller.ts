@@ -1,6 +1,6 @@
-import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiBody, ApiConflictResponse, ApiConsumes, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiPayloadTooLargeResponse, ApiQuery, ApiBadRequestResponse, ApiTags, ApiUnsupportedMediaTypeResponse } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import { ApiAuth, ErrorBodyDto } from '../common/api-docs';
 import { DomainError } from '../common/errors';
 import { TASK_STATUSES } from '../contracts/task-states';
@@ -63,8 +63,9 @@ export class TasksController {
   @ApiBadRequestResponse({ description: 'Invalid document; `field` names the path. Nothing was created.', type: ErrorBodyDto })
   @ApiPayloadTooLargeResponse({ description: 'Body larger than MAX_TASK_BYTES', type: ErrorBodyDto })
   @ApiUnsupportedMediaTypeResponse({ description: 'Content-Type is not YAML or JSON', type: ErrorBodyDto })
-  submit(@Body() body: unknown, @Headers('content-type') contentType?: string) {
-    return this.tasks.submit(yamlText(body, contentType));
+  submit(@Body() body: unknown, @Req() req: Request) {
+    // Read from the request, not @Headers(): Swagger would list Content-Type as a required parameter.
+    return this.tasks.submit(yamlText(body, req.headers['content-type']));
   }
 
   @Get()

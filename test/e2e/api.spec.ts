@@ -147,6 +147,7 @@ describe('HTTP API without a token', () => {
     expect(res.body.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
     const body = res.body.paths['/api/v1/tasks'].post.requestBody.content['text/yaml'];
     expect(body.schema.example).toContain('apiVersion: mloc/v1');
+    expect(res.body.paths['/api/v1/tasks'].post.parameters ?? []).toEqual([]);
     const json = res.body.paths['/api/v1/tasks'].post.requestBody.content['application/json'];
     expect(json.schema.properties.yaml.type).toBe('string');
     // The example in the document is a working submission.
