@@ -1,0 +1,140 @@
+/**
+ * The orchestrator under test: the built application (`node dist/main.js`) as its own process,
+ * on a free loopback port, LOG_LEVEL=WARN, its log file and console output in the scenario's
+ * temporary folder. With BENCH_CPU_PROF=1 it runs under `--cpu-prof --cpu-prof-dir <dir>`; a
+ * small preload lets the bench end it with process.exit() so that the profile gets written.
+ */
+import { ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { appendFileSync, closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { join, resolve } from 'node:path';
+import { freePort, spawnTracked, stopProcess } from './proc';
+import { sleep } from './stats';
+
+export const TOKEN = 'bench-token';
+
+export interface Orchestrator {
+  pid: number;
+  port: number;
+  baseUrl: string;
+  logDir: string;
+  profileDir: string | null;
+  stop(): Promise<void>;
+  /** Lines at WARN or above in its log so far (the bench runs it at WARN, so: every line). */
+  warnings(): string[];
+}
+
+export interface OrchestratorOptions {
+  root: string;
+  redisUrl: string;
+  dir: string;
+  env?: Record<string, string>;
+  cpuProfile: boolean;
+}
+
+function get(url: string, timeoutMs: number): Promise<number> {
+  return new Promise((res) => {
+    const req = request(url, { method: 'GET', timeout: timeoutMs }, (r) => {
+      r.resume();
+      r.on('end', () => res(r.statusCode ?? 0));
+    });
+    req.on('error', () => res(0));
+    req.on('timeout', () => req.destroy());
+    req.end();
+  });
+}
+
+export async function startOrchestrator(opts: OrchestratorOptions): Promise<Orchestrator> {
+  const main = resolve(opts.root, 'dist/main.js');
+  if (!existsSync(main)) throw new Error(`${main} is missing: run npm run build first`);
+  const port = await freePort();
+  const logFile = join(opts.dir, 'orchestrator.log');
+  const out = openSync(join(opts.dir, 'orchestrator.out'), 'a');
+  const profileDir = opts.cpuProfile ? join(opts.dir, 'cpu-profile') : null;
+  const nodeArgs: string[] = [];
+  if (profileDir) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', profileDir, '--require', join(__dirname, 'exit-on-message.js'));
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    NODE_ENV: 'production',
+    REDIS_URL: opts.redisUrl,
+    PORT: String(port),
+    LOG_LEVEL: 'WARN',
+    LOG_FILE: logFile,
+    HEARTBEAT_TTL_SEC: '3600',
+    ORCHESTRATOR_TOKEN: TOKEN,
+    ...(opts.env ?? {}),
+  };
+  const proc: ChildProcess = spawnTracked(process.execPath, [...nodeArgs, main], {
+    cwd: opts.root,
+    env,
+    stdio: profileDir ? ['ignore', out, out, 'ipc'] : ['ignore', out, out],
+  });
+  closeSync(out);
+  let stopping = false;
+  proc.once('exit', (code, signal) => {
+    // An exit the bench did not ask for is the first thing to know when a scenario breaks.
+    if (!stopping) appendFileSync(join(opts.dir, 'orchestrator.out'), `\n[bench] orchestrator exited on its own: code ${code}, signal ${signal}\n`);
+  });
+  const baseUrl = `http://127.0.0.1:${port}`;
+  // Ready = /readyz says so (Redis answers, leader elected, scheduling ticking); an orchestrator
+  // without /readyz (404) is taken as ready once /healthz answers.
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const ready = await get(`${baseUrl}/readyz`, 500);
+    if (ready === 200 || (ready === 404 && (await get(`${baseUrl}/healthz`, 500)) === 200)) break;
+    if (proc.exitCode !== null) throw new Error(`orchestrator exited at start (code ${proc.exitCode}); see ${join(opts.dir, 'orchestrator.out')}`);
+    if (Date.now() > deadline) {
+      await stopProcess(proc, 500, 'SIGKILL');
+      throw new Error(`orchestrator not ready within 20 s (last /readyz: ${ready}); see ${join(opts.dir, 'orchestrator.out')}`);
+    }
+    await sleep(50);
+  }
+  return {
+    pid: proc.pid!,
+    port,
+    baseUrl,
+    logDir: opts.dir,
+    profileDir,
+    async stop() {
+      stopping = true;
+      if (profileDir && proc.connected && proc.exitCode === null) {
+        // process.exit() inside the child: --cpu-prof writes its profile on a normal exit only.
+        const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+        proc.send('bench:exit');
+        await Promise.race([exited, sleep(10_000)]);
+      }
+      await stopProcess(proc, 3000, 'SIGTERM');
+    },
+    warnings() {
+      const lines: string[] = [];
+      for (const f of [join(opts.dir, 'orchestrator.out')]) {
+        if (!existsSync(f)) continue;
+        for (const l of readFileSync(f, 'utf8').split('\n')) if (/\b(WARN|ERROR)\b|fatal|\[bench\]/.test(l)) lines.push(l);
+      }
+      return lines;
+    },
+  };
+}
+
+/** sha1 → script name for the orchestrator's Lua scripts as it loads them (prelude + script). */
+export function scriptShas(root: string): Map<string, string> {
+  const dir = resolve(root, 'dist/redis/scripts');
+  const out = new Map<string, string>();
+  if (!existsSync(dir)) return out;
+  const prelude = readFileSync(join(dir, 'prelude.lua'), 'utf8');
+  for (const f of readdirSync(dir)) {
+    if (!f.endsWith('.lua') || f === 'prelude.lua') continue;
+    const src = `${prelude}\n${readFileSync(join(dir, f), 'utf8')}`;
+    out.set(createHash('sha1').update(src).digest('hex'), f.replace(/\.lua$/, ''));
+  }
+  return out;
+}
+
+/** The .cpuprofile files written so far. */
+export function profileFiles(dir: string | null): string[] {
+  if (!dir || !existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => join(dir, f));
+}
