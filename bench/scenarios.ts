@@ -146,7 +146,7 @@ const throughputSingle: Scenario = {
   id: 'throughput-single',
   title: 'throughput: one task per request, 32 concurrent clients',
   run(ctx) {
-    const P = ctx.quick ? { tasks: 1000, workers: 100, concurrency: 32, warm: 50 } : { tasks: 20_000, workers: 100, concurrency: 32, warm: 500 };
+    const P = ctx.quick ? { tasks: 600, workers: 100, concurrency: 32, warm: 50 } : { tasks: 20_000, workers: 100, concurrency: 32, warm: 500 };
     return withStack(ctx, this.id, this.title, P, async (st, res) => {
       await st.addWorkers(P.workers);
       await st.warmUp(P.warm);
@@ -190,7 +190,7 @@ const latency: Scenario = {
   id: 'latency',
   title: 'latency at 200 submissions/s with spare workers',
   run(ctx) {
-    const P = ctx.quick ? { rate: 200, tasks: 600, workers: 64, warm: 50 } : { rate: 200, tasks: 6000, workers: 64, warm: 500 };
+    const P = ctx.quick ? { rate: 200, tasks: 400, workers: 64, warm: 50 } : { rate: 200, tasks: 6000, workers: 64, warm: 500 };
     return withStack(ctx, this.id, this.title, P, async (st, res) => {
       await st.addWorkers(P.workers);
       await st.warmUp(P.warm);
@@ -237,7 +237,7 @@ const workerScale: Scenario = {
   id: 'worker-scale',
   title: 'worker scale: 10, 1,000 and 10,000 registered workers',
   run(ctx) {
-    const P = ctx.quick ? { sizes: [10, 100, 1000], tasks: 100, rate: 200, warm: 50 } : { sizes: [10, 1000, 10_000], tasks: 2000, rate: 200, warm: 200 };
+    const P = ctx.quick ? { sizes: [10, 100, 1000], tasks: 60, rate: 200, warm: 20 } : { sizes: [10, 1000, 10_000], tasks: 2000, rate: 200, warm: 200 };
     return withStack(ctx, this.id, this.title, P, async (st, res) => {
       const per: Record<string, unknown> = {};
       res.redis = {};
@@ -273,7 +273,7 @@ const history: Scenario = {
   id: 'history',
   title: 'history: finished tasks kept in Redis',
   run(ctx) {
-    const P = ctx.quick ? { tasks: 2000, workers: 100, batchSize: 500, concurrency: 2, listRequests: 50, getRequests: 200 } : { tasks: 100_000, workers: 100, batchSize: 500, concurrency: 2, listRequests: 300, getRequests: 2000 };
+    const P = ctx.quick ? { tasks: 1000, workers: 100, batchSize: 500, concurrency: 2, listRequests: 30, getRequests: 100 } : { tasks: 100_000, workers: 100, batchSize: 500, concurrency: 2, listRequests: 300, getRequests: 2000 };
     return withStack(ctx, this.id, this.title, P, async (st, res) => {
       await st.addWorkers(P.workers);
       await prepare(st, { done: true });
