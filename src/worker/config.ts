@@ -14,6 +14,9 @@ import type { LogLevel } from './logger';
 
 export { ConfigError };
 
+/** WORKER_PROTOCOL: 2, the durable variant of docs/protocol.md (default), or 1, PROTOCOL.md v1 as it is. */
+export type WorkerProtocol = 1 | 2;
+
 export interface WorkerConfig {
   redisUrl: string;
   /** Absolute. */
@@ -31,6 +34,8 @@ export interface WorkerConfig {
   /** Default endpoint of the inference executor when a task names none. */
   openaiBaseUrl: string | null;
   openaiApiKey: string | null;
+  /** 2: dispatches from the durable inbox, task events on the stream. 1: the task topic and tasks.events only. */
+  protocol: WorkerProtocol;
 }
 
 const DEFAULT_HEARTBEAT_INTERVAL_SEC = 30;
@@ -50,6 +55,7 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     hardwareOverride: parseHardwareOverride(env),
     openaiBaseUrl: parseHttpUrl(env, 'OPENAI_BASE_URL'),
     openaiApiKey: present(env, 'OPENAI_API_KEY') ?? null,
+    protocol: parseProtocol(env),
   };
 }
 
@@ -82,6 +88,13 @@ function parseInterval(env: Env): number {
   const n = /^(\d+\.?\d*|\.\d+)$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isFinite(n) || n <= 0) throw new ConfigError('HEARTBEAT_INTERVAL_SEC', `expected a number of seconds > 0, got "${raw}"`);
   return n;
+}
+
+function parseProtocol(env: Env): WorkerProtocol {
+  const raw = present(env, 'WORKER_PROTOCOL');
+  if (raw === undefined || raw === '2') return 2;
+  if (raw === '1') return 1;
+  throw new ConfigError('WORKER_PROTOCOL', `expected 2 (the durable variant, default) or 1, got "${raw}"`);
 }
 
 function parseTags(env: Env): string[] {

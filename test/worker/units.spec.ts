@@ -13,7 +13,7 @@ const REDIS_URL = 'redis://127.0.0.1:6379/0';
 describe('worker configuration', () => {
   it('has the Python worker defaults', () => {
     const c = loadWorkerConfig({ REDIS_URL });
-    expect(c).toMatchObject({ redisUrl: REDIS_URL, resultsDir: resolve('results'), taskTopic: 'tasks', heartbeatIntervalSec: 30, heartbeatTtlSec: 120, tags: [], logLevel: 'info', hardwareOverride: null, openaiBaseUrl: null });
+    expect(c).toMatchObject({ redisUrl: REDIS_URL, resultsDir: resolve('results'), taskTopic: 'tasks', heartbeatIntervalSec: 30, heartbeatTtlSec: 120, tags: [], logLevel: 'info', hardwareOverride: null, openaiBaseUrl: null, protocol: 2 });
     expect(c.workerId).toMatch(/^.+-[0-9a-f]{8}$/);
     expect(loadWorkerConfig({ REDIS_URL }).workerId).not.toBe(c.workerId);
   });
@@ -23,8 +23,16 @@ describe('worker configuration', () => {
     expect(loadWorkerConfig({ REDIS_URL, HEARTBEAT_INTERVAL_SEC: '60' }).heartbeatTtlSec).toBe(240);
   });
 
+  it('speaks the durable variant (v2) unless WORKER_PROTOCOL=1', () => {
+    expect(loadWorkerConfig({ REDIS_URL, WORKER_PROTOCOL: '2' }).protocol).toBe(2);
+    expect(loadWorkerConfig({ REDIS_URL, WORKER_PROTOCOL: ' 1 ' }).protocol).toBe(1);
+    expect(loadWorkerConfig({ REDIS_URL, WORKER_PROTOCOL: '' }).protocol).toBe(2);
+  });
+
   it.each([
     [{}, 'REDIS_URL', /required/],
+    [{ REDIS_URL, WORKER_PROTOCOL: '3' }, 'WORKER_PROTOCOL', /expected 2 \(the durable variant, default\) or 1, got "3"/],
+    [{ REDIS_URL, WORKER_PROTOCOL: 'v2' }, 'WORKER_PROTOCOL', /got "v2"/],
     [{ REDIS_URL: 'localhost:6379' }, 'REDIS_URL', /scheme|not a URL/],
     [{ REDIS_URL, HEARTBEAT_INTERVAL_SEC: '0' }, 'HEARTBEAT_INTERVAL_SEC', /> 0/],
     [{ REDIS_URL, HEARTBEAT_INTERVAL_SEC: 'often' }, 'HEARTBEAT_INTERVAL_SEC', /number of seconds/],
