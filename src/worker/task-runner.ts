@@ -1,7 +1,8 @@
 /**
  * One dispatch, end to end, as PROTOCOL section 2 lists the steps: status RUNNING with the task
- * id (the acknowledgement), the executor chosen by `spec.taskType` (bounded by `spec.timeoutSec`),
- * responses.json, TASK_SUCCEEDED or TASK_FAILED, status IDLE.
+ * id (the acknowledgement; v2 adds TASK_STARTED on the stream), the executor chosen by
+ * `spec.taskType` (bounded by `spec.timeoutSec`), responses.json, TASK_SUCCEEDED or TASK_FAILED
+ * (v2: on the stream, and the dispatch leaves the processing list), status IDLE.
  */
 import { mkdir } from 'node:fs/promises';
 import type { DispatchMessage } from '../contracts/protocol';
@@ -13,6 +14,8 @@ import { outputDirFor, summarizeResult, writeResponses } from './output';
 import type { ProtocolClient } from './protocol-client';
 
 export const SHUTDOWN_ERROR = 'worker shutting down';
+/** v2: a dispatch found in the processing list at start-up: taken by an earlier run of this worker that died. */
+export const RESTART_ERROR = 'worker restarted before finishing the task';
 /** Status while shutting down: unknown to the scheduler, so nothing new is placed on this worker. */
 export const STOPPING_STATUS = 'STOPPING';
 
@@ -48,8 +51,11 @@ const DEFAULT_SETTLE_GRACE_MS = 10_000;
 export class TaskRunner {
   constructor(private readonly opts: TaskRunnerOptions) {}
 
-  /** Runs `msg` to its report. `shutdown` aborting means: stop, report "worker shutting down", stay out of IDLE. */
-  async run(msg: DispatchMessage, shutdown: AbortSignal): Promise<void> {
+  /**
+   * Runs `msg` to its report. `shutdown` aborting means: stop, report "worker shutting down", stay
+   * out of IDLE. `entry` (v2) is the message as it sits in the processing list, removed with the report.
+   */
+  async run(msg: DispatchMessage, shutdown: AbortSignal, entry?: string): Promise<void> {
     const { protocol, log } = this.opts;
     const taskId = msg.task_id;
     const task = isPlainObject(msg.task) ? msg.task : {};
@@ -57,14 +63,14 @@ export class TaskRunner {
     const taskType = typeof spec.taskType === 'string' ? spec.taskType : String(msg.task_type ?? '');
     const fields = { taskId, taskType, attempt: msg.attempt, name: isPlainObject(task.metadata) ? task.metadata.name : undefined };
 
-    await protocol.setStatus('RUNNING', { task_id: taskId });
+    await protocol.acknowledge(msg);
     log.info('task started', fields);
     const startedMs = Date.now();
     const { outcome, settled } = await this.execute(msg, task, spec, taskType, shutdown);
     // Our RUNNING above may have landed after the worker's STOPPING: restore it before reporting,
     // or the orchestrator would turn us IDLE on the report and place new work here.
     if (shutdown.aborted) await protocol.setStatus(STOPPING_STATUS);
-    await protocol.report(outcome.ok ? { taskId, attempt: msg.attempt, ok: true, result: outcome.result } : { taskId, attempt: msg.attempt, ok: false, error: outcome.error });
+    await protocol.report(outcome.ok ? { taskId, attempt: msg.attempt, entry, ok: true, result: outcome.result } : { taskId, attempt: msg.attempt, entry, ok: false, error: outcome.error });
     const ms = Date.now() - startedMs;
     if (outcome.ok) log.info('task succeeded', { ...fields, ms });
     else log.warn('task failed', { ...fields, ms, error: outcome.error });

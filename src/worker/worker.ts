@@ -1,17 +1,20 @@
 /**
- * The worker process: subscribe, register, heartbeat, run dispatches one at a time, and shut down
- * cleanly. Protocol details live in protocol-client.ts, one task's lifecycle in task-runner.ts.
+ * The worker process: register, heartbeat, run dispatches one at a time, and shut down cleanly.
+ * v1 hears dispatches on the task topic; v2 (the default) takes them from its durable inbox and
+ * first reports what an earlier run of it left unfinished. Protocol details live in
+ * protocol-client.ts, one task's lifecycle in task-runner.ts.
  */
 import { arch, hostname, platform } from 'node:os';
 import { Redis } from 'ioredis';
-import { DispatchMessage, HardwareInfo, isoNow } from '../contracts/protocol';
+import { DispatchMessage, HardwareInfo, isoNow, PROTOCOL_V2, workerInboxKey } from '../contracts/protocol';
 import { redactRedisUrl } from '../config/env';
 import type { WorkerConfig } from './config';
 import type { ExecutorRegistry } from './executors/executor';
 import { applyOverride, detectHardware } from './hardware';
 import { errorMessage, Logger } from './logger';
 import { ProtocolClient } from './protocol-client';
-import { SHUTDOWN_ERROR, STOPPING_STATUS, TaskRunner } from './task-runner';
+import { sleep } from './abort';
+import { RESTART_ERROR, SHUTDOWN_ERROR, STOPPING_STATUS, TaskRunner } from './task-runner';
 
 export interface WorkerOptions {
   registry: ExecutorRegistry;
@@ -24,11 +27,22 @@ export interface WorkerOptions {
 const SHUTDOWN_STEP_TIMEOUT_MS = 5000;
 /** Redis connection errors repeat on every reconnect attempt; log them at most this often. */
 const REDIS_ERROR_LOG_INTERVAL_MS = 10_000;
+/** v2: how long one BLMOVE waits for a dispatch (shutdown ends a waiting one at once, see unblockInbox). */
+const INBOX_WAIT_SEC = 1;
+/** v2: pause after a failed BLMOVE (Redis answered with an error) before the next one. */
+const INBOX_RETRY_MS = 500;
 
 export class Worker {
   readonly id: string;
   private readonly cmd: Redis;
-  private readonly sub: Redis;
+  /** v1: the task topic subscriber. */
+  private readonly sub: Redis | null = null;
+  /** v2: the connection that blocks in BLMOVE on our inbox. */
+  private readonly inbox: Redis | null = null;
+  /** v2: the loop that takes dispatches from the inbox. */
+  private intake: Promise<void> | null = null;
+  /** v2: the server's id of the inbox connection while it blocks in BLMOVE (CLIENT UNBLOCK at shutdown). */
+  private blockedClientId: number | null = null;
   private readonly protocol: ProtocolClient;
   private readonly runner: TaskRunner;
   private readonly log: Logger;
@@ -52,9 +66,14 @@ export class Worker {
     // No retry limit per command: a report or status change waits out a Redis restart instead of being lost.
     const redisOptions = { maxRetriesPerRequest: null, connectionName: `mloc-worker:${this.id}` };
     this.cmd = new Redis(config.redisUrl, redisOptions);
-    this.sub = new Redis(config.redisUrl, redisOptions);
-    for (const [name, conn] of [['commands', this.cmd], ['subscriber', this.sub]] as const) this.watchConnection(name, conn);
-    this.protocol = new ProtocolClient(this.cmd, this.id, config.heartbeatTtlSec);
+    this.watchConnection('commands', this.cmd);
+    if (this.v2) {
+      this.watchConnection('inbox', (this.inbox = new Redis(config.redisUrl, redisOptions)));
+      this.inbox.on('close', () => (this.blockedClientId = null));
+    } else {
+      this.watchConnection('subscriber', (this.sub = new Redis(config.redisUrl, redisOptions)));
+    }
+    this.protocol = new ProtocolClient(this.cmd, this.id, config.heartbeatTtlSec, config.protocol);
     this.runner = new TaskRunner({
       protocol: this.protocol,
       registry: opts.registry,
@@ -64,9 +83,15 @@ export class Worker {
     });
   }
 
+  private get v2(): boolean {
+    return this.config.protocol === PROTOCOL_V2;
+  }
+
   /**
-   * Subscribes to the task topic first, then registers and turns IDLE: unlike the MLOC worker
+   * v1: subscribes to the task topic first, then registers and turns IDLE: unlike the MLOC worker
    * (PROTOCOL section 6), no dispatch can arrive in a window where nobody listens.
+   * v2: reports what an earlier run left in the processing list, registers (with `protocol` = 2),
+   * turns IDLE, then takes dispatches from the inbox, which keeps them meanwhile.
    */
   start(): Promise<void> {
     this.starting ??= this.startUp();
@@ -74,17 +99,23 @@ export class Worker {
   }
 
   private async startUp(): Promise<void> {
-    this.sub.on('message', (channel: string, raw: string) => {
-      if (channel === this.config.taskTopic) this.onDispatch(raw);
-    });
-    await this.sub.subscribe(this.config.taskTopic);
+    if (this.sub) {
+      this.sub.on('message', (channel: string, raw: string) => {
+        if (channel === this.config.taskTopic) this.onDispatch(raw);
+      });
+      await this.sub.subscribe(this.config.taskTopic);
+    }
     this.hardware = applyOverride(await (this.opts.detectHardware ?? detectHardware)(), this.config.hardwareOverride);
+    // Before registering: the orchestrator applies these reports before it can place new work here.
+    if (this.v2) await this.reportUnfinished();
     await this.register();
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.config.heartbeatIntervalSec * 1000);
+    if (this.v2) this.intake = this.takeDispatches();
     this.log.info('worker ready', {
       workerId: this.id,
       redis: redactRedisUrl(this.config.redisUrl),
-      topic: this.config.taskTopic,
+      protocol: this.config.protocol,
+      ...(this.v2 ? { inbox: workerInboxKey(this.id) } : { topic: this.config.taskTopic }),
       resultsDir: this.config.resultsDir,
       executors: this.opts.registry.types(),
       hardware: this.hardware,
@@ -93,7 +124,8 @@ export class Worker {
 
   /**
    * Stops taking work, reports the task in progress (and any waiting) as failed with "worker
-   * shutting down" so that they are retried elsewhere at once, unregisters, closes Redis.
+   * shutting down" so that they are retried elsewhere at once, unregisters, closes Redis. v2: a
+   * dispatch still in the inbox stays there (the orchestrator takes it back once we are gone).
    * Idempotent: every call returns the same promise.
    */
   stop(): Promise<void> {
@@ -106,13 +138,17 @@ export class Worker {
     // A signal during start-up: let registration finish first, so that unregistering undoes it.
     if (this.starting) await this.step('start-up', this.starting);
     await this.step('status STOPPING', this.protocol.setStatus(STOPPING_STATUS));
-    await this.step('unsubscribe', this.sub.unsubscribe());
+    if (this.sub) await this.step('unsubscribe', this.sub.unsubscribe());
     this.shutdown.abort();
+    await this.unblockInbox();
     for (const msg of this.queue.splice(0)) await this.step(`report ${msg.task_id}`, this.failUnstarted(msg));
     await this.draining;
+    // v2: the loop ends after the BLMOVE in flight (if any); what that takes is handed back.
+    if (this.intake) await this.step('stop taking dispatches', this.intake);
     this.stopHeartbeats();
     await this.step('unregister', this.protocol.unregister());
-    this.sub.disconnect();
+    this.sub?.disconnect();
+    this.inbox?.disconnect();
     await this.step('close', this.cmd.quit());
     this.cmd.disconnect();
     this.log.info('worker stopped', { workerId: this.id });
@@ -193,8 +229,92 @@ export class Worker {
     });
   }
 
-  private failUnstarted(msg: DispatchMessage): Promise<void> {
-    return this.protocol.report({ taskId: msg.task_id, attempt: msg.attempt, ok: false, error: SHUTDOWN_ERROR });
+  /**
+   * v2: takes dispatches from the inbox into the processing list, one at a time, until shutdown.
+   * Each stays in the processing list until its report, so a crash leaves it there for the next start.
+   */
+  private async takeDispatches(): Promise<void> {
+    let failing = false;
+    while (!this.stopping) {
+      let entry: string | null;
+      try {
+        // Sent first on the same connection, so answered before BLMOVE blocks.
+        this.inbox!.client('ID').then(
+          (id) => {
+            this.blockedClientId = id;
+            // Shutdown began before we knew the id (the connection was just getting ready).
+            if (this.stopping) void this.unblockInbox();
+          },
+          () => undefined,
+        );
+        entry = await this.protocol.takeDispatch(this.inbox!, INBOX_WAIT_SEC);
+        this.blockedClientId = null;
+        failing = false;
+      } catch (err) {
+        this.blockedClientId = null;
+        if (this.stopping) break;
+        if (!failing) this.log.warn(`taking a dispatch from the inbox failed: ${errorMessage(err)}; retrying`, { workerId: this.id });
+        failing = true;
+        await sleep(INBOX_RETRY_MS);
+        continue;
+      }
+      if (entry !== null) await this.onTaken(entry);
+    }
+  }
+
+  /**
+   * v2 shutdown: ends a BLMOVE that is waiting as if its timeout had passed (`CLIENT UNBLOCK ...
+   * TIMEOUT`: it returns nil and moves nothing), so that an idle worker stops at once. Without it
+   * (a Redis that refuses the command), shutdown waits out the BLMOVE, at most INBOX_WAIT_SEC.
+   */
+  private async unblockInbox(): Promise<void> {
+    const id = this.blockedClientId;
+    if (id !== null) await this.step('unblock the inbox connection', this.cmd.client('UNBLOCK', id, 'TIMEOUT'));
+  }
+
+  private async onTaken(entry: string): Promise<void> {
+    const msg = parseDispatch(entry);
+    if (!msg || msg.assigned_worker !== this.id) {
+      this.log.warn('dropped an inbox entry that is not a dispatch for this worker', { workerId: this.id, bytes: entry.length });
+      await this.step('drop inbox entry', this.protocol.discard(entry));
+      return;
+    }
+    if (this.stopping) {
+      // Taken while shutting down: hand it straight back, as v1 does with a late dispatch.
+      await this.step(`report ${msg.task_id}`, this.failUnstarted(msg, entry));
+      return;
+    }
+    this.current = msg;
+    this.draining = this.runner
+      .run(msg, this.shutdown.signal, entry)
+      .catch((err) => this.log.error(`task ${msg.task_id} could not be handled: ${errorMessage(err)}`, { taskId: msg.task_id }))
+      .finally(() => {
+        this.current = null;
+        this.draining = null;
+      });
+    await this.draining;
+  }
+
+  /**
+   * v2 start-up: a dispatch in the processing list was taken by an earlier run of this worker that
+   * died before reporting it. It is reported failed with its attempt, so the orchestrator retries at
+   * once (or ignores it, when it has given that attempt up already); never run again silently.
+   */
+  private async reportUnfinished(): Promise<void> {
+    for (const entry of await this.protocol.unfinished()) {
+      const msg = parseDispatch(entry);
+      if (!msg || msg.assigned_worker !== this.id) {
+        this.log.warn('dropped a processing-list entry that is not a dispatch for this worker', { workerId: this.id, bytes: entry.length });
+        await this.protocol.discard(entry);
+        continue;
+      }
+      this.log.warn('a dispatch taken before a restart was not finished; reporting it failed', { taskId: msg.task_id, attempt: msg.attempt });
+      await this.protocol.report({ taskId: msg.task_id, attempt: msg.attempt, entry, ok: false, error: RESTART_ERROR });
+    }
+  }
+
+  private failUnstarted(msg: DispatchMessage, entry?: string): Promise<void> {
+    return this.protocol.report({ taskId: msg.task_id, attempt: msg.attempt, entry, ok: false, error: SHUTDOWN_ERROR });
   }
 
   private stopHeartbeats() {

@@ -17,7 +17,7 @@ import { ChannelRecorder } from './support/channel-recorder';
 
 const CPU_ONLY = { cpu: { logical_cores: 4, model: 'test-cpu' }, memory: { total_bytes: 8 * 2 ** 30 }, gpu: null, network: { ip: '10.0.0.9' } };
 
-describe('worker protocol (v1) against a real Redis', () => {
+describe('worker protocol (v1, WORKER_PROTOCOL=1) against a real Redis', () => {
   const redis = new TestRedisServer();
   let client: Redis;
   let recorder: ChannelRecorder;
@@ -39,6 +39,7 @@ describe('worker protocol (v1) against a real Redis', () => {
     recorder = await new ChannelRecorder(redis.url).start(WORKERS_EVENTS_CHANNEL, TASKS_EVENTS_CHANNEL);
     const config = loadWorkerConfig({
       REDIS_URL: redis.url,
+      WORKER_PROTOCOL: '1',
       RESULTS_DIR: resultsDir,
       WORKER_ID: `w${++seq}`,
       WORKER_TAGS: 'eu, l4 ,eu',
@@ -76,6 +77,8 @@ describe('worker protocol (v1) against a real Redis', () => {
     expect(Date.parse(hash.last_seen)).not.toBeNaN();
     expect(JSON.parse(hash.tags_json)).toEqual(['eu', 'l4']);
     expect(JSON.parse(hash.env_json)).toMatchObject({ runtime: 'node', executors: ['chat', 'command', 'echo', 'inference'] });
+    // A v1 worker registers without the v2 field, and never touches the v2 keys.
+    expect(hash).not.toHaveProperty('protocol');
     // WORKER_HARDWARE_JSON merged over what was detected.
     expect(JSON.parse(hash.hardware_json)).toEqual({ ...CPU_ONLY, gpu: { driver_version: '550.54', gpus: [{ index: 0, name: 'NVIDIA L4', memory_bytes: 24 * 2 ** 30 }] } });
     expect(await client.sismember(WORKER_IDS_KEY, worker.id)).toBe(1);
@@ -88,6 +91,7 @@ describe('worker protocol (v1) against a real Redis', () => {
     }, 'two heartbeats');
     expect(events.slice(0, 3).map((e) => [e.type, e.status])).toEqual([['REGISTER', 'STARTING'], ['HEARTBEAT', undefined], ['STATUS', 'IDLE']]);
     expect(events[0].tags).toEqual(['eu', 'l4']);
+    expect(events[0]).not.toHaveProperty('protocol');
     expect(Object.keys(events[1].metrics.loadavg)).toEqual(['1m', '5m', '15m']);
   });
 
