@@ -1,16 +1,20 @@
 /**
  * The real orchestrator (in-process TestStack) with REAL worker processes (`node dist/worker/main.js`):
  * what a user sees when our worker runs pipelines, graphs, sharded jobs, retries, timeouts, and
- * workers that stop or die mid-task.
+ * workers that stop or die mid-task. Two workers speak the durable variant (the default), `cpu-2`
+ * speaks v1 (WORKER_PROTOCOL=1): both serve one cluster. test/worker/e2e-v2.spec.ts covers what
+ * only v2 can do (restarts of the orchestrator or of a worker mid-task).
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { EVENTS_STREAM_KEY, workerKey } from '../../src/contracts/protocol';
 import { LlmStub } from '../../src/demo/llm-stub';
 import { TestStack } from '../support/test-app';
 import { waitFor } from '../support/wait-for';
 import { ensureBuilt } from './support/built';
 import { CPU_ONLY_JSON, GPU_L4_JSON, taskDoc } from './support/docs';
+import { allIdle as allIdleIn } from './support/idle';
 import { WorkerProcess } from './support/worker-process';
 
 jest.setTimeout(60_000);
@@ -26,24 +30,20 @@ describe('our worker with the real orchestrator', () => {
   let shared: string;
   let resultsDir: string;
 
-  const startWorker = async (id: string, hardwareJson: string) => {
-    const w = new WorkerProcess(id, { REDIS_URL: stack.redis.url, RESULTS_DIR: resultsDir, WORKER_HARDWARE_JSON: hardwareJson, OPENAI_BASE_URL: stub.url });
+  const startWorker = async (id: string, hardwareJson: string, env: Record<string, string> = {}) => {
+    const w = new WorkerProcess(id, { REDIS_URL: stack.redis.url, RESULTS_DIR: resultsDir, WORKER_HARDWARE_JSON: hardwareJson, OPENAI_BASE_URL: stub.url, ...env });
     workers.set(id, w);
     await waitFor(async () => (await stack.http().get(`/workers/${id}`)).body.status === 'IDLE', { what: `worker ${id} IDLE`, timeoutMs: 15_000 });
     return w;
   };
-  const allIdle = () =>
-    waitFor(async () => {
-      const res = await stack.http().get('/workers');
-      return res.body.length === workers.size && res.body.every((w: { status: string; current_task: string | null }) => w.status === 'IDLE' && !w.current_task);
-    }, { what: 'every worker IDLE' });
+  const allIdle = () => allIdleIn(stack, workers.size);
 
   beforeAll(async () => {
     ensureBuilt();
     shared = mkdtempSync(join(tmpdir(), 'mloc-e2e-'));
     resultsDir = join(shared, 'results');
     await Promise.all([stack.start(), stub.start()]);
-    await Promise.all([startWorker('gpu', GPU_L4_JSON), startWorker('cpu-1', CPU_ONLY_JSON), startWorker('cpu-2', CPU_ONLY_JSON)]);
+    await Promise.all([startWorker('gpu', GPU_L4_JSON), startWorker('cpu-1', CPU_ONLY_JSON), startWorker('cpu-2', CPU_ONLY_JSON, { WORKER_PROTOCOL: '1' })]);
   });
   afterAll(async () => {
     await Promise.all([...workers.values()].map((w) => w.stop()));
@@ -66,6 +66,17 @@ describe('our worker with the real orchestrator', () => {
     const tokens = shards.reduce((n, s) => n + s.result.usage.total_tokens, 0);
     expect(parent.result.merged.usage.total_tokens).toBe(tokens);
     expect(stub.requests).toHaveLength(prompts.length);
+
+    // One shard each over both protocols: cpu-2 (v1) answered on tasks.events only, the others on the stream.
+    const redis = stack.redis.client();
+    try {
+      const protocols = await Promise.all(['gpu', 'cpu-1', 'cpu-2'].map((id) => redis.hget(workerKey(id), 'protocol')));
+      expect(protocols).toEqual(['2', '2', null]);
+      const streamed = (await redis.xrange(EVENTS_STREAM_KEY, '-', '+')).map(([, f]) => JSON.parse(f[1])).filter((e) => e.type === 'TASK_SUCCEEDED');
+      expect(new Set(streamed.filter((e) => parent.children.includes(e.task_id)).map((e) => e.worker_id))).toEqual(new Set(['gpu', 'cpu-1']));
+    } finally {
+      redis.disconnect();
+    }
   });
 
   it('runs a three-stage pipeline strictly in order, the GPU stage on the GPU machine, each writing responses.json', async () => {
