@@ -308,7 +308,7 @@ const handlers = {
       done,
       endedOtherwise: other,
       missing: missing.length,
-      missingSample: missing.slice(0, 5),
+      missingSample: missing.slice(0, 200),
       elapsedMs: last && firstSubmitAt ? last - firstSubmitAt : null,
       timedOut: missing.length > 0,
     };
@@ -368,6 +368,22 @@ const handlers = {
       }
     });
     return { latencies: lat, statuses, meanBytes: lat.length ? bytes / lat.length : 0 };
+  },
+
+  /** Status of each task (GET /api/v1/tasks/{id}), counted: tells a slow task from a lost one. */
+  async statusCounts(arg: { ids: string[] }) {
+    const counts: Record<string, number> = {};
+    await pool(arg.ids.length, 8, async (i) => {
+      let status = 'unknown';
+      try {
+        const res = await httpCall('GET', `/api/v1/tasks/${arg.ids[i]}`);
+        status = res.status === 200 ? String((JSON.parse(res.body) as { status?: string }).status) : `http ${res.status}`;
+      } catch (err) {
+        status = `error ${err instanceof Error ? err.message : String(err)}`;
+      }
+      counts[status] = (counts[status] ?? 0) + 1;
+    });
+    return counts;
   },
 
   async getJson(arg: { path: string }) {

@@ -74,8 +74,11 @@ function batchRow(size: number, sub: SubmitResult): Row {
   return row(`${size} documents in one request`, value, 'accepted', sub.batchCap === null);
 }
 
-/** Timeout for `tasks` to finish, assuming no slower than 100 tasks/s, at least a minute. */
-const doneTimeoutMs = (tasks: number) => Math.max(60_000, (tasks / 100) * 1000);
+/**
+ * How long `tasks` may take to finish: generous (no slower than 20 tasks/s, at least two
+ * minutes), so that only a task that will never finish fails the run, not a slow orchestrator.
+ */
+const doneTimeoutMs = (tasks: number) => Math.max(120_000, (tasks / 20) * 1000);
 
 async function withStack(ctx: Context, id: string, title: string, params: Record<string, unknown>, body: (st: Stack, res: ScenarioResult) => Promise<void>, opts: StackOptions = {}): Promise<ScenarioResult> {
   const started = Date.now();
@@ -98,13 +101,27 @@ async function withStack(ctx: Context, id: string, title: string, params: Record
   return res;
 }
 
-/** The correctness checks every scenario makes: nothing lost, nothing twice, no HTTP errors. */
-function checkRun(res: ScenarioResult, what: string, done: WaitDone, sim: SimStats, submit?: { errors: number; firstErrors: string[] }) {
-  res.checks.push({ name: `${what}: every task DONE`, ok: done.missing === 0 && done.done === done.created && Object.keys(done.endedOtherwise).length === 0, detail: `${done.done}/${done.created} done, ${done.missing} missing ${done.missingSample.join(' ')} ${JSON.stringify(done.endedOtherwise)}` });
+/**
+ * The correctness checks every scenario makes: nothing lost, nothing twice, no HTTP errors. A task
+ * not seen DONE by the deadline is looked up: still PENDING/DISPATCHED/RUNNING means the
+ * orchestrator was too slow (the check still fails), anything else means it was lost.
+ */
+async function checkRun(st: Stack, res: ScenarioResult, what: string, done: WaitDone, sim: SimStats, submit?: { errors: number; firstErrors: string[] }): Promise<{ lost: number }> {
+  let detail = `${done.done}/${done.created} done`;
+  let lost = 0;
+  if (done.missing > 0) {
+    const statuses = await st.load.call<Record<string, number>>('statusCounts', { ids: done.missingSample }, 120_000).catch((err) => ({ [`lookup failed: ${String(err)}`]: 1 }));
+    detail += `; ${done.missing} not done by the deadline, status of ${done.missingSample.length} of them: ${JSON.stringify(statuses)}`;
+    const active = new Set(['PENDING', 'DISPATCHED', 'RUNNING']);
+    lost = Object.entries(statuses).reduce((n, [status, count]) => n + (active.has(status) ? 0 : count), 0);
+  }
+  if (Object.keys(done.endedOtherwise).length) detail += `; ended otherwise: ${JSON.stringify(done.endedOtherwise)}`;
+  res.checks.push({ name: `${what}: every task DONE`, ok: done.missing === 0 && done.done === done.created && Object.keys(done.endedOtherwise).length === 0, detail });
   res.checks.push({ name: `${what}: no task dispatched twice`, ok: sim.duplicateDispatches === 0, detail: `${sim.duplicateDispatches} duplicate dispatch(es)` });
   res.checks.push({ name: `${what}: no dispatch to a busy worker`, ok: sim.busyDispatches === 0, detail: `${sim.busyDispatches}` });
   res.checks.push({ name: `${what}: simulated workers without errors`, ok: sim.errors === 0 && sim.subscriberReconnects === 0, detail: `${sim.errors} error(s) ${sim.lastError}; subscriber reconnects ${sim.subscriberReconnects}` });
   if (submit) res.checks.push({ name: `${what}: every submission accepted`, ok: submit.errors === 0, detail: `${submit.errors} error(s) ${submit.firstErrors.join(' | ')}` });
+  return { lost };
 }
 
 async function prepare(st: Stack, observe: { dispatch?: boolean; done?: boolean }, simObserve: Record<string, boolean> = {}) {
@@ -130,7 +147,7 @@ const throughputBatch: Scenario = {
       const done = await st.load.call<WaitDone>('waitDone', { timeoutMs: doneTimeoutMs(P.tasks) }, doneTimeoutMs(P.tasks) + 30_000);
       const w = await win.end(done.done);
       const sim = await st.simStats();
-      checkRun(res, 'run', done, sim, sub);
+      await checkRun(st, res, 'run', done, sim, sub);
       const rate = done.elapsedMs ? (done.done / done.elapsedMs) * 1000 : null;
       res.figures = { completedPerSec: round(rate), submitToLastDoneMs: round(done.elapsedMs), submitOnlyMs: round(sub.submitMs), batchRequestMs: sub.requestMs };
       res.redis = { run: w };
@@ -155,7 +172,7 @@ const throughputSingle: Scenario = {
       const sub = await st.load.call<SubmitResult>('submitSingles', { prefix: `${st.prefix}-t`, count: P.tasks, concurrency: P.concurrency }, doneTimeoutMs(P.tasks));
       const done = await st.load.call<WaitDone>('waitDone', { timeoutMs: doneTimeoutMs(P.tasks) }, doneTimeoutMs(P.tasks) + 30_000);
       const w = await win.end(done.done);
-      checkRun(res, 'run', done, await st.simStats(), sub);
+      await checkRun(st, res, 'run', done, await st.simStats(), sub);
       const rate = done.elapsedMs ? (done.done / done.elapsedMs) * 1000 : null;
       res.figures = { completedPerSec: round(rate), submitToLastDoneMs: round(done.elapsedMs), requestMs: sub.requestMs };
       res.redis = { run: w };
@@ -195,7 +212,7 @@ const latency: Scenario = {
       await st.addWorkers(P.workers);
       await st.warmUp(P.warm);
       const r = await latencyRun(st, `${st.prefix}-t`, P.tasks, P.rate);
-      checkRun(res, 'run', r.done, r.sim, r.sub);
+      await checkRun(st, res, 'run', r.done, r.sim, r.sub);
       res.checks.push({ name: 'every dispatch seen by the observer', ok: r.notSeen === 0, detail: `${r.notSeen} not seen` });
       res.figures = { submitToDispatchMs: r.lat, ...r.split, requestMs: r.sub.requestMs, achievedRate: round(r.sub.achievedRate), lateSends: r.sub.late };
       res.redis = { run: r.w };
@@ -221,7 +238,7 @@ const pipeline: Scenario = {
       const sub = await st.load.call<SubmitResult>('submitAtRate', { prefix: `${st.prefix}-p`, count: P.pipelines, ratePerSec: P.ratePerSec, doc: { stages: 3 } }, doneTimeoutMs(P.pipelines * 3) + (P.pipelines / P.ratePerSec) * 1000);
       const done = await st.load.call<WaitDone>('waitDone', { timeoutMs: doneTimeoutMs(P.pipelines * 3) }, doneTimeoutMs(P.pipelines * 3) + 30_000);
       const w = await win.end(done.done);
-      checkRun(res, 'run', done, await st.simStats(), sub);
+      await checkRun(st, res, 'run', done, await st.simStats(), sub);
       const { handoffs } = await st.sim.call<{ handoffs: number[] }>('records');
       const h = roundSummary(summarize(handoffs));
       res.checks.push({ name: 'every handoff measured', ok: h.n === P.pipelines * 2, detail: `${h.n} of ${P.pipelines * 2}` });
@@ -249,7 +266,7 @@ const workerScale: Scenario = {
         registered = size;
         await st.warmUp(P.warm);
         const r = await latencyRun(st, `${st.prefix}-n${size}`, P.tasks, P.rate);
-        checkRun(res, `${size} workers`, r.done, r.sim, r.sub);
+        await checkRun(st, res, `${size} workers`, r.done, r.sim, r.sub);
         per[size] = { registrationMs: round(reg.ms), submitToDispatchMs: r.lat, ...r.split, requestMs: r.sub.requestMs, commandsPerTask: r.w.commandsPerTask, orchestratorCommandsPerTask: r.w.orchestratorCommandsPerTask };
         res.redis[`${size} workers`] = r.w;
         if (r.w.orchestratorCommandsPerTask !== null) cmdPerTask.push(r.w.orchestratorCommandsPerTask);
@@ -281,7 +298,7 @@ const history: Scenario = {
       const sub = await st.load.call<SubmitResult>('submitBatches', { prefix: `${st.prefix}-h`, count: P.tasks, batchSize: P.batchSize, concurrency: P.concurrency }, doneTimeoutMs(P.tasks));
       const done = await st.load.call<WaitDone>('waitDone', { timeoutMs: doneTimeoutMs(P.tasks) }, doneTimeoutMs(P.tasks) + 30_000);
       const wFill = await fill.end(done.done);
-      checkRun(res, 'fill', done, await st.simStats(), sub);
+      await checkRun(st, res, 'fill', done, await st.simStats(), sub);
       await st.settle();
       const afterFill = processMemoryMb(st.orch.pid);
       const ids = await st.load.call<string[]>('sampleIds', { n: Math.min(1000, P.getRequests) });
@@ -330,15 +347,18 @@ const shards: Scenario = {
       const { shardDone } = await st.sim.call<{ shardDone: { parentId: string; shards: number; ms: number }[] }>('records');
       const lat = roundSummary(summarize(shardDone.map((s) => s.ms).filter((v) => Number.isFinite(v))));
       const shardCounts = [...new Set(shardDone.map((s) => s.shards))];
-      res.checks.push({ name: 'every job fanned out to 64 shards', ok: shardDone.length === P.jobs && shardCounts.length === 1 && shardCounts[0] === P.maxShards, detail: `${shardDone.length} jobs seen DONE; shard counts ${shardCounts.join(',')}` });
+      res.checks.push({ name: 'every parent seen DONE after its shards', ok: shardDone.length === P.jobs, detail: `${shardDone.length} of ${P.jobs}` });
+      // Fewer shards than workers is a placement figure (idle workers the orchestrator did not see), not a loss.
+      const full = shardDone.filter((d) => d.shards === P.maxShards).length;
       res.checks.push({ name: 'no task dispatched twice, none to a busy worker', ok: sim.duplicateDispatches === 0 && sim.busyDispatches === 0 && sim.errors === 0, detail: JSON.stringify({ dup: sim.duplicateDispatches, busy: sim.busyDispatches, errors: sim.errors }) });
       res.checks.push({ name: 'every submission accepted', ok: submitErrors === 0, detail: String(submitErrors) });
       const m = roundSummary(summarize(makespan));
-      res.figures = { lastShardToParentDoneMs: lat, jobMakespanMs: m, shards: shardCounts };
+      res.figures = { lastShardToParentDoneMs: lat, jobMakespanMs: m, shardCounts: shardDone.map((d) => d.shards) };
       res.redis = { run: w };
       res.rows.push(row('last shard TASK_SUCCEEDED → parent DONE p50', fmt(lat.p50, ' ms')));
       res.rows.push(row(`last shard TASK_SUCCEEDED → parent DONE p99 (${lat.n} jobs)`, fmt(lat.p99, ' ms'), '≤ 50 ms', lat.p99 !== null && lat.p99 <= 50));
       res.rows.push(row('job submit → parent DONE p50', fmt(m.p50, ' ms')));
+      res.rows.push(row(`jobs fanned out to all ${P.workers} idle workers`, `${full} of ${shardDone.length} (shard counts seen: ${shardCounts.join(', ')})`, `${P.maxShards} shards every time`, full === P.jobs));
     });
   },
 };
@@ -361,7 +381,7 @@ const saturation: Scenario = {
       const done = await st.load.call<WaitDone>('waitDone', { timeoutMs: doneTimeoutMs(P.tasks) }, doneTimeoutMs(P.tasks) + 30_000);
       const w = await win.end(done.done);
       const sim = await st.simStats();
-      checkRun(res, 'run', done, sim, sub);
+      const { lost } = await checkRun(st, res, 'run', done, sim, sub);
       const pending = await st.load.call<{ status: number; body: unknown[] }>('getJson', { path: '/api/v1/tasks?status=PENDING&limit=10' });
       res.checks.push({ name: 'queue drained (no PENDING task left)', ok: pending.status === 200 && pending.body.length === 0, detail: `${pending.status} ${pending.body.length ?? ''}` });
       // Ideal order: priority desc, then submission order. A dispatch may run ahead of a
@@ -380,11 +400,12 @@ const saturation: Scenario = {
       const exact = ideal.every((d, rank) => d.pos === rank);
       const inOrderPct = prio.length ? ((prio.length - violations) / prio.length) * 100 : 0;
       const donePct = (done.done / P.tasks) * 100;
-      res.checks.push({ name: 'drained in priority order (within one pass of claims)', ok: violations === 0 && orderLog.length === P.tasks, detail: `${violations} dispatch(es) ahead of a higher-priority task by more than ${window}; max displacement ${maxDisplacement}; exact order ${exact}` });
+      res.checks.push({ name: 'drained in priority order (within one pass of claims)', ok: violations === 0 && orderLog.length === P.tasks, detail: `${orderLog.length} of ${P.tasks} dispatches seen; ${violations} dispatch(es) ahead of a higher-priority task by more than ${window}; max displacement ${maxDisplacement}; exact order ${exact}` });
       res.figures = { donePct: round(donePct), inPriorityOrderPct: round(inOrderPct), maxDisplacement, exactOrder: exact, drainMs: round(done.elapsedMs), duplicates: sim.duplicateDispatches };
       res.redis = { drain: w };
       const ok = donePct === 100 && violations === 0 && sim.duplicateDispatches === 0 && done.missing === 0;
-      res.rows.push(row('done / none lost / in priority order', `${fmt(donePct, '%')} / ${done.missing === 0 ? 'yes' : `${done.missing} lost`} / ${fmt(inOrderPct, '%')}`, '100%', ok));
+      const lostText = lost > 0 ? `${lost} lost` : done.missing > 0 ? `none lost (${done.missing} still queued at the deadline)` : 'none lost';
+      res.rows.push(row('done / lost / in priority order', `${fmt(donePct, '%')} / ${lostText} / ${fmt(inOrderPct, '%')}`, '100% / none / 100%', ok));
       res.rows.push(row('drain time (workers start → last DONE)', fmt(done.elapsedMs, ' ms')));
       res.rows.push(row('Redis commands per task while draining (orchestrator)', `${fmt(w.commandsPerTask)} (${fmt(w.orchestratorCommandsPerTask)})`));
     });
