@@ -26,6 +26,11 @@ export class WorkerIndex {
   private readonly log = new Logger('WorkerIndex');
   private readonly entries = new Map<string, Entry>();
   private nextOrder = 0;
+  /**
+   * Events applied per worker. A registry read that was sent before an event was applied may
+   * answer after it, with an older state; such a read is dropped for that worker.
+   */
+  private readonly eventCount = new Map<string, number>();
 
   constructor(
     private readonly repo: WorkersRepository,
@@ -33,18 +38,21 @@ export class WorkerIndex {
   ) {}
 
   async resync(): Promise<void> {
+    const before = new Map(this.eventCount);
     const all = await this.repo.readAll();
     const seen = new Set<string>();
     for (const w of all) {
       if (Object.keys(w.hash).length === 0) continue;
       seen.add(w.id);
-      this.put(w);
+      if (this.eventCount.get(w.id) === before.get(w.id)) this.put(w);
     }
-    for (const id of [...this.entries.keys()]) if (!seen.has(id)) this.entries.delete(id);
+    for (const id of [...this.entries.keys()]) if (!seen.has(id) && this.eventCount.get(id) === before.get(id)) this.entries.delete(id);
   }
 
   async refresh(id: string): Promise<void> {
+    const before = this.eventCount.get(id);
     const w = await this.repo.readOne(id);
+    if (this.eventCount.get(id) !== before) return; // an event newer than this read was applied meanwhile
     if (w) this.put(w);
     else this.entries.delete(id);
   }
@@ -63,8 +71,11 @@ export class WorkerIndex {
   /** Applies a workers.events message. Resolves true when the worker may have become schedulable. */
   async apply(ev: WorkerEvent): Promise<boolean> {
     const e = this.entries.get(ev.worker_id);
+    // Not counted for a worker we do not know yet: its first read must be applied.
+    if (e) this.eventCount.set(ev.worker_id, (this.eventCount.get(ev.worker_id) ?? 0) + 1);
     if (ev.type === 'UNREGISTER') {
       this.entries.delete(ev.worker_id);
+      this.eventCount.delete(ev.worker_id);
       return false;
     }
     if (ev.type === 'REGISTER' || !e) {

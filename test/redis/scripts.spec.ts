@@ -149,6 +149,20 @@ describe('Lua scripts', () => {
     expect(await r.hget(Keys.task(t), 'status')).toBe('RUNNING');
   });
 
+  it.each([
+    ['v1: its report was lost, the task is re-queued', '', /^requeued:/],
+    ['v2: its report waits in the stream, the task is left alone', '2', /^ok$/],
+  ])('reconcile-finished, RUNNING task whose worker is IDLE with extra_last_task = it (%s)', async (_t, protocol, expected) => {
+    const [t, w] = [uid('t'), uid('w')];
+    await submit([{ id: t, fields: { max_retries: '1' } }]);
+    await registerWorker(w);
+    if (protocol) await r.hset(`worker:${w}`, 'protocol', protocol);
+    await claim(t, w);
+    await run('ack-task', t, w, '');
+    await r.hset(`worker:${w}`, { status: 'IDLE', extra_last_task: t });
+    expect(String(await run('reconcile-finished', t, 120))).toMatch(expected);
+  });
+
   it('release-lost-worker: a worker that heartbeats is left alone', async () => {
     const [t, w] = [uid('t'), uid('w')];
     await submit([{ id: t }]);

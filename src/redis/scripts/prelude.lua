@@ -91,12 +91,17 @@ local function release_worker(w, task_id)
   if redis.call('GET', hk) ~= task_id then return false end
   redis.call('DEL', hk)
   local wk = 'worker:' .. w
-  if redis.call('HGET', wk, 'status') == 'RUNNING' then
-    redis.call('HSET', wk, 'status', 'IDLE')
-    redis.call('PUBLISH', 'workers.events', cjson.encode({
-      type = 'STATUS', worker_id = w, status = 'IDLE', ts = NOW_ISO,
-      extra = { last_task = task_id }, source = 'orchestrator' }))
+  local status = redis.call('HGET', wk, 'status')
+  if not status then return true end
+  if status == 'RUNNING' then
+    status = 'IDLE'
+    redis.call('HSET', wk, 'status', status)
   end
+  -- Published whatever the hash said: schedulers that saw the worker busy learn it is free (or
+  -- whatever the worker itself set meanwhile, such as IDLE or STOPPING).
+  redis.call('PUBLISH', 'workers.events', cjson.encode({
+    type = 'STATUS', worker_id = w, status = status, ts = NOW_ISO,
+    extra = { last_task = task_id }, source = 'orchestrator' }))
   return true
 end
 
