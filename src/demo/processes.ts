@@ -1,24 +1,11 @@
 /** Child processes the demo starts, owns and stops: each logs to its own file. */
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+export { freePort } from '../common/free-port';
 
 /** A problem the demo explains in one message and stops on (exit 1), without a stack trace. */
 export class DemoError extends Error {
   override name = 'DemoError';
-}
-
-/** A free TCP port on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** Whether `binary --version` runs. */

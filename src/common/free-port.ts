@@ -1,0 +1,14 @@
+import { createServer } from 'node:net';
+
+/** A free TCP port on 127.0.0.1 (the demo, the tests and the benchmarks start servers on it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
