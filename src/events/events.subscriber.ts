@@ -41,11 +41,15 @@ export class EventsSubscriber implements OnApplicationBootstrap {
   }
 
   private onTaskMessage(raw: string) {
-    const ev = parseTaskEvent(raw) as WorkerTaskEvent | null;
-    if (!ev) {
+    // Our own lifecycle events (most of the traffic) are recognised without parsing them.
+    if (raw.includes('"source":"orchestrator"')) {
       // A submission on another replica: the leader places it.
       if (raw.includes('"ORCH_TASK_SUBMITTED"')) this.scheduler.kick();
-      else if (!raw.includes('"ORCH_')) this.noteDropped('tasks.events', raw);
+      return;
+    }
+    const ev = parseTaskEvent(raw) as WorkerTaskEvent | null;
+    if (!ev) {
+      this.noteDropped('tasks.events', raw);
       return;
     }
     // A v2 worker's mirror: the same event arrives durably on the stream (StreamConsumer).

@@ -107,16 +107,17 @@ export function toTaskResponse(h: Record<string, string>): TaskResponse {
   };
 }
 
-export function toSubmittedTask(r: TaskResponse): SubmittedTask {
+/** Maps the few stored fields of a submission answer (TasksRepository.getSummaries). Pure. */
+export function toSubmittedTask(h: Record<string, string>): SubmittedTask {
   return {
-    task_id: r.task_id,
-    name: r.name,
-    status: r.status,
-    assigned_worker: r.assigned_worker,
-    topic: r.topic,
-    waiting_on: r.waiting_on,
-    retries: r.retries,
-    max_retries: r.max_retries,
+    task_id: h.id,
+    name: h.name,
+    status: h.status as TaskStatus,
+    assigned_worker: str(h.assigned_worker),
+    topic: h.topic,
+    waiting_on: json<string[]>(h.waiting_on, []),
+    retries: int(h.retries),
+    max_retries: int(h.max_retries),
   };
 }
 

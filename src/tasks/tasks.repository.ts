@@ -48,6 +48,13 @@ export class TasksRepository {
     return res.map(([err, h]) => (err ? null : (h as Record<string, string>))).filter((h): h is Record<string, string> => !!h && !!h.id);
   }
 
+  /** The fields a submission answer shows, without the (large) document. */
+  async getSummaries(ids: string[]): Promise<Record<string, string>[]> {
+    const fields = ['id', 'name', 'status', 'assigned_worker', 'topic', 'waiting_on', 'retries', 'max_retries'];
+    const rows = await this.getFields(ids, fields);
+    return rows.map((row) => Object.fromEntries(fields.map((f, i) => [f, row[i] ?? ''])));
+  }
+
   async getFields(ids: string[], fields: string[]): Promise<(string | null)[][]> {
     if (ids.length === 0) return [];
     const pipe = this.redis.cmd.pipeline();

@@ -68,8 +68,8 @@ export class TasksService {
     await this.scheduler.runPass();
     // Answer in document order, with the state the first scheduling pass left.
     const docOrder = drafts.map((d) => ids.get(d.key)!);
-    const records = await this.repo.getMany(docOrder);
-    return { ok: true, count: records.length, tasks: records.map((h) => toSubmittedTask(toTaskResponse(h))) };
+    const records = await this.repo.getSummaries(docOrder);
+    return { ok: true, count: records.length, tasks: records.map(toSubmittedTask) };
   }
 
   private toRow(d: TaskDraft, ids: Map<string, string>): NewTaskRow {

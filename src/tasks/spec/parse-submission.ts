@@ -19,7 +19,8 @@ export interface ParseSubmissionOptions {
 }
 
 const DEFAULT_MAX_ALIAS_EXPANSION = 100;
-const DEFAULT_MAX_DOCUMENTS = 100;
+// Batches of 500 are a normal way to submit (the benchmarks use them); MAX_TASK_BYTES bounds the rest.
+const DEFAULT_MAX_DOCUMENTS = 5000;
 const PRIORITY_LIMIT = 1_000_000;
 /** Real task documents nest a handful of levels; yaml's recursion fails near 800. */
 const MAX_NESTING_DEPTH = 100;
