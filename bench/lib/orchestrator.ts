@@ -59,6 +59,9 @@ export async function startOrchestrator(opts: OrchestratorOptions): Promise<Orch
     NODE_ENV: 'production',
     REDIS_URL: opts.redisUrl,
     PORT: String(port),
+    // Loopback only (an orchestrator without the HOST setting listens on 0.0.0.0; the bench still
+    // connects to 127.0.0.1 only).
+    HOST: '127.0.0.1',
     LOG_LEVEL: 'WARN',
     LOG_FILE: logFile,
     HEARTBEAT_TTL_SEC: '3600',
