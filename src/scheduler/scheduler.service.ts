@@ -32,6 +32,9 @@ export class SchedulerService implements BeforeApplicationShutdown {
   private readonly log = new Logger('Scheduler');
   private running: Promise<void> | null = null;
   private again = false;
+  private passesStarted = 0;
+  /** Callers of runPass waiting for the pass numbered `pass` (or a later one) to finish. */
+  private waiters: { pass: number; resolve: () => void }[] = [];
   private kickTimer: NodeJS.Immediate | null = null;
   private pausedUntilMs = 0;
   private readonly placementCache = new Map<string, StoredPlacement>();
@@ -55,31 +58,47 @@ export class SchedulerService implements BeforeApplicationShutdown {
     if (this.kickTimer || !this.enabled) return;
     this.kickTimer = setImmediate(() => {
       this.kickTimer = null;
-      void this.runPass().catch((err) => this.log.warn(`scheduling pass failed: ${err instanceof Error ? err.message : String(err)}`));
+      void this.runPass();
     });
   }
 
-  /** Runs a pass now, or, when one is under way, one more right after it; resolves when that pass is done. */
+  /**
+   * Runs a pass now, or, when one is under way, one more right after it. Resolves when a pass that
+   * started after this call has finished (not when the loop drains: under steady load it never does).
+   */
   runPass(): Promise<void> {
     // Only the leader places tasks; a follower's submissions reach it through ORCH_TASK_SUBMITTED.
     if (!this.enabled || !this.leadership.isLeader) return Promise.resolve();
-    if (this.running) {
-      this.again = true;
-      return this.running;
+    const done = new Promise<void>((resolve) => this.waiters.push({ pass: this.passesStarted + 1, resolve }));
+    if (this.running) this.again = true;
+    else this.running = this.loop();
+    return done;
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      do {
+        this.again = false;
+        if (Date.now() < this.pausedUntilMs) break;
+        const pass = ++this.passesStarted;
+        const more = await this.pass().catch((err) => {
+          this.log.warn(`scheduling pass failed: ${err instanceof Error ? err.message : String(err)}`);
+          return false;
+        });
+        this.settleWaiters(pass);
+        if (more) this.again = true;
+      } while (this.again && this.enabled);
+    } finally {
+      this.running = null;
+      this.settleWaiters(Infinity);
     }
-    this.running = (async () => {
-      try {
-        do {
-          this.again = false;
-          if (Date.now() < this.pausedUntilMs) break;
-          const more = await this.pass();
-          if (more) this.again = true;
-        } while (this.again && this.enabled);
-      } finally {
-        this.running = null;
-      }
-    })();
-    return this.running;
+  }
+
+  private settleWaiters(upToPass: number) {
+    const ready = this.waiters.filter((w) => w.pass <= upToPass);
+    if (ready.length === 0) return;
+    this.waiters = this.waiters.filter((w) => w.pass > upToPass);
+    for (const w of ready) w.resolve();
   }
 
   /** One pass. Returns true when another pass could place more. */
