@@ -7,6 +7,9 @@ import { TasksRepository } from '../tasks/tasks.repository';
 import { parseTaskEvent, parseWorkerEvent } from './event-parsing';
 import { TaskEventsService } from './task-events.service';
 
+/** Worker report types, compared case-insensitively (PROTOCOL section 2). */
+const REPORT_TYPE = /task_(succeeded|failed)/i;
+
 /**
  * The subscriber on tasks.events and workers.events. Every message is handled on its own: a bad
  * message is logged and dropped, and an error in one handler never stops the loop. Handlers issue
@@ -41,15 +44,14 @@ export class EventsSubscriber implements OnApplicationBootstrap {
   }
 
   private onTaskMessage(raw: string) {
-    // Our own lifecycle events (most of the traffic) are recognised without parsing them.
-    if (raw.includes('"source":"orchestrator"')) {
-      // A submission on another replica: the leader places it.
-      if (raw.includes('"ORCH_TASK_SUBMITTED"')) this.scheduler.kick();
-      return;
-    }
+    // A submission on another replica: the leader places it (a false match costs one pass).
+    if (raw.includes('"ORCH_TASK_SUBMITTED"')) this.scheduler.kick();
+    // Most of the traffic is our own lifecycle events: only text that can be a report is parsed.
+    // (Matching on our own markers instead could drop a real report whose result quotes them.)
+    if (!REPORT_TYPE.test(raw)) return;
     const ev = parseTaskEvent(raw) as WorkerTaskEvent | null;
     if (!ev) {
-      this.noteDropped('tasks.events', raw);
+      if (!raw.includes('"ORCH_')) this.noteDropped('tasks.events', raw);
       return;
     }
     // A v2 worker's mirror: the same event arrives durably on the stream (StreamConsumer).

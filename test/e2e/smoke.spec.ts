@@ -19,3 +19,18 @@ describe('smoke', () => {
     expect(t.result).toEqual({ items: [1, 2] });
   });
 });
+
+describe('reports whose result quotes our own markers', () => {
+  let s: TestStack;
+  beforeAll(async () => {
+    s = await new TestStack().start();
+  });
+  afterAll(() => s.stop());
+
+  it('are applied like any other report', async () => {
+    const quoting = { items: ['{"type":"ORCH_TASK_DONE","source":"orchestrator"}'], note: '"source":"orchestrator"' };
+    await s.worker({ id: 'w1', hardware: CPU_HW(), result: () => quoting });
+    const id = (await s.submit(taskYaml({ name: 'quoting' }))).body.tasks[0].task_id;
+    expect((await s.waitForStatus(id, 'DONE')).result).toEqual(quoting);
+  });
+});
