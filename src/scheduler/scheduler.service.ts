@@ -6,13 +6,18 @@ import type { StoredPlacement } from '../tasks/task-record';
 import type { TaskDocument } from '../tasks/spec/task-draft';
 import { WorkerIndex } from './worker-index';
 import { LeadershipService } from '../leadership/leadership.service';
-import { candidatesFor, chooseStrategy, compareFit, isSchedulable, pickWorker, unschedulableReason } from './placement/place';
-import type { PlacementTask, WorkerView } from './placement/types';
+import { CandidatePool } from './placement/candidate-pool';
+import { chooseStrategyFor, unschedulableReason } from './placement/place';
+import type { Strategy, WorkerView } from './placement/types';
 import { shardCount, shardDocument } from './sharding/shards';
 import { ClaimRequest, FanOutRequest, SchedulerRepository } from './scheduler.repository';
 
-/** How many queued tasks one pass considers. */
+/** How many queued tasks one pass considers: enough for every idle worker, within bounds. */
 const PASS_BATCH = 500;
+const MIN_HEAD = 64;
+const HEAD_PER_IDLE_WORKER = 8;
+/** With no idle worker, the queue is read (for `unschedulable` reasons) at most this often. */
+const UNSCHEDULABLE_SCAN_MS = 1000;
 /** When PUBLISH on the topic reached nobody, wait this long before dispatching again. */
 const NO_SUBSCRIBER_BACKOFF_MS = 500;
 
@@ -37,6 +42,7 @@ export class SchedulerService implements BeforeApplicationShutdown {
   private waiters: { pass: number; resolve: () => void }[] = [];
   private kickTimer: NodeJS.Immediate | null = null;
   private pausedUntilMs = 0;
+  private lastIdleScanMs = 0;
   private readonly placementCache = new Map<string, StoredPlacement>();
   private enabled = true;
 
@@ -101,52 +107,63 @@ export class SchedulerService implements BeforeApplicationShutdown {
     for (const w of ready) w.resolve();
   }
 
-  /** One pass. Returns true when another pass could place more. */
+  /**
+   * One pass. Returns true when another pass could place more. With no idle worker it only reads
+   * the queue, to say which tasks no worker could ever run, at most once a second.
+   */
   private async pass(): Promise<boolean> {
     const nowMs = Date.now();
-    const head = await this.repo.queueHead(PASS_BATCH);
+    const idle = this.index.idle(nowMs);
+    if (idle.length === 0 && nowMs - this.lastIdleScanMs < UNSCHEDULABLE_SCAN_MS) return false;
+    if (idle.length === 0) this.lastIdleScanMs = nowMs;
+    const head = await this.repo.queueHead(Math.min(PASS_BATCH, Math.max(MIN_HEAD, HEAD_PER_IDLE_WORKER * idle.length)));
     if (head.ids.length === 0) return false;
     const fields = await this.repo.placementFields(head.ids);
-    const workers = this.index.snapshot(nowMs);
-    let idle = workers.filter(isSchedulable);
-    const taken = new Set<string>();
+    const pool = new CandidatePool(idle, this.config.scheduler);
     const planned: Planned[] = [];
     const unschedulable: { id: string; reason: string }[] = [];
+    let registered: WorkerView[] | null = null;
+    const reasons = new Map<string, string>(); // per requirement set: one scan of the fleet each
     let demand = head.depth;
 
-    for (let i = 0; i < head.ids.length && idle.length > taken.size; i++) {
+    for (let i = 0; i < head.ids.length; i++) {
       const id = head.ids[i];
       const f = fields[i];
       const placement = this.placementOf(id, f.req);
       if (!placement) continue;
-      const free = taken.size ? idle.filter((w) => !taken.has(w.id)) : idle;
-      const task: PlacementTask = { id, requirements: placement.requirements, parallel: placement.parallel, maxShards: placement.maxShards, excludeWorkers: f.exclude ? [f.exclude] : [] };
-      let candidates = candidatesFor(task, free);
+      const req = placement.requirements;
+      let group = pool.free > 0 ? pool.group(req, f.exclude ? [f.exclude] : []) : null;
       // Retry on another worker where one fits; the one that failed is better than waiting forever.
-      if (candidates.length === 0 && task.excludeWorkers.length) candidates = candidatesFor({ ...task, excludeWorkers: [] }, free);
-      if (candidates.length === 0) {
-        const why = unschedulableReason(placement.requirements, workers) ?? '';
+      if (group && group.count === 0 && f.exclude) group = pool.group(req, []);
+      if (!group || group.count === 0) {
+        registered ??= this.index.snapshot(nowMs);
+        const key = JSON.stringify(req);
+        const why = reasons.get(key) ?? unschedulableReason(req, registered) ?? '';
+        reasons.set(key, why);
         if (why !== (f.unschedulable ?? '')) unschedulable.push({ id, reason: why });
         continue;
       }
-      const choice = chooseStrategy({ parallel: placement.parallel, candidates, demand, weights: this.config.scheduler });
+      const choice = chooseStrategyFor({ parallel: placement.parallel, available: group.available, count: group.count, demand, weights: this.config.scheduler });
       demand = Math.max(1, demand - 1);
-      const shards = choice.strategy === 'data-parallel' ? shardCount(placement.requirements.replicas, candidates.length, placement.maxShards, this.config.scheduler.maxAutoShards) : 1;
+      const shards = choice.strategy === 'data-parallel' ? shardCount(req.replicas, group.count, placement.maxShards, this.config.scheduler.maxAutoShards) : 1;
+      let chosen: WorkerView[];
+      let strategy: Strategy = choice.strategy;
       if (shards >= 2) {
-        const chosen = [...candidates].sort(compareFit(placement.requirements)).slice(0, shards);
-        chosen.forEach((w) => taken.add(w.id));
-        planned.push({ req: { kind: 'shards', taskId: id, strategy: choice.strategy, reason: `${choice.reason}; ${shards} shards`, shards: [] }, name: f.name ?? id, workers: chosen.map((w) => w.id) });
+        chosen = group.bestN(shards);
+        planned.push({ req: { kind: 'shards', taskId: id, strategy, reason: `${choice.reason}; ${shards} shards`, shards: [] }, name: f.name ?? id, workers: chosen.map((w) => w.id) });
       } else {
-        const strategy = choice.strategy === 'data-parallel' ? 'best-fit' : choice.strategy;
-        const w = pickWorker(strategy, placement.requirements, candidates);
-        taken.add(w.id);
-        planned.push({ req: { kind: 'single', taskId: id, workerId: w.id, strategy, reason: choice.reason }, name: f.name ?? id, workers: [w.id] });
+        if (strategy === 'data-parallel') strategy = 'best-fit';
+        chosen = [strategy === 'first-fit' ? group.first()! : group.best()!];
+        planned.push({ req: { kind: 'single', taskId: id, workerId: chosen[0].id, strategy, reason: choice.reason }, name: f.name ?? id, workers: [chosen[0].id] });
       }
+      chosen.forEach((w) => pool.take(w));
     }
     await this.repo.setUnschedulable(unschedulable);
     if (planned.length === 0) return false;
     await this.buildShards(planned);
 
+    // Busy before the claims are sent: a newer IDLE event arriving meanwhile must win over this.
+    planned.forEach((p) => p.workers.forEach((w) => this.index.markBusy(w)));
     const cutoffIso = new Date(nowMs - this.config.heartbeatTtlSec * 1000).toISOString();
     const results = await this.repo.claim(
       planned.map((p) => p.req),
@@ -158,20 +175,21 @@ export class SchedulerService implements BeforeApplicationShutdown {
       const p = planned[i];
       if (r === 'ok') {
         placed++;
-        p.workers.forEach((w) => this.index.markBusy(w));
         this.placementCache.delete(p.req.taskId);
         this.log.log(`dispatched ${p.name}`, { taskId: p.req.taskId, strategy: p.req.strategy, worker: p.workers.length > 1 ? p.workers : p.workers[0], reason: p.req.reason });
-      } else if (r === 'no_subscriber') {
+        return;
+      }
+      // Not dispatched: what the index believes of these workers is unknown; read them again.
+      p.workers.forEach((w) => refresh.add(w));
+      if (r === 'no_subscriber') {
         this.pausedUntilMs = Date.now() + NO_SUBSCRIBER_BACKOFF_MS;
         this.log.warn(`nobody is subscribed to topic "${this.config.taskTopic}"; ${p.name} stays queued`, { taskId: p.req.taskId });
-      } else if (r.startsWith('worker:')) {
-        const wid = p.req.kind === 'single' ? p.req.workerId : r.split(':')[1];
-        refresh.add(wid);
-        this.log.debug(`claim refused: ${r}`, { taskId: p.req.taskId });
       } else if (r === 'not_leader') {
         this.log.warn('claim refused: this instance is no longer the leader', { taskId: p.req.taskId });
       } else if (r.startsWith('error:')) {
         this.log.warn(`claim failed: ${r}`, { taskId: p.req.taskId });
+      } else {
+        this.log.debug(`claim refused: ${r}`, { taskId: p.req.taskId });
       }
     });
     await Promise.all([...refresh].map((w) => this.index.refresh(w).catch(() => undefined)));

@@ -2,13 +2,14 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/env';
 import type { WorkerEvent } from '../contracts/protocol';
-import { isStale, toWorkerView } from './placement/worker-view';
+import { toWorkerView } from './placement/worker-view';
 import type { WorkerView } from './placement/types';
 import { StoredWorker, WorkersRepository } from '../workers/workers.repository';
 
 interface Entry {
   view: WorkerView;
-  lastSeen: string | undefined;
+  /** last_seen in ms (NaN when missing or unparseable: stale). Parsed once, not on every pass. */
+  lastSeenMs: number;
   heartbeatAlive: boolean;
   /** Let a dispatch time out; shown to placement as status SUSPECT until the worker is heard from. */
   suspect: boolean;
@@ -65,7 +66,7 @@ export class WorkerIndex {
     if (w.heldTask) view.status = 'RUNNING';
     const reportedStatus = view.status;
     if (w.suspect) view.status = 'SUSPECT';
-    this.entries.set(w.id, { view, lastSeen: w.hash.last_seen, heartbeatAlive: w.heartbeatAlive, suspect: w.suspect, reportedStatus });
+    this.entries.set(w.id, { view, lastSeenMs: parseTime(w.hash.last_seen), heartbeatAlive: w.heartbeatAlive, suspect: w.suspect, reportedStatus });
   }
 
   /** Applies a workers.events message. Resolves true when the worker may have become schedulable. */
@@ -86,12 +87,12 @@ export class WorkerIndex {
     const fromWorker = !('source' in ev && ev.source);
     if (fromWorker && e.suspect) await this.clearSuspect(e);
     if (ev.type === 'HEARTBEAT') {
-      e.lastSeen = ev.ts;
+      e.lastSeenMs = parseTime(ev.ts);
       e.heartbeatAlive = true;
     } else if (ev.type === 'STATUS') {
       e.reportedStatus = ev.status;
       if (!e.suspect) e.view.status = ev.status;
-      if (fromWorker) e.lastSeen = ev.ts ?? e.lastSeen;
+      if (fromWorker && ev.ts) e.lastSeenMs = parseTime(ev.ts);
     }
     return e.view.status === 'IDLE';
   }
@@ -121,13 +122,34 @@ export class WorkerIndex {
   snapshot(nowMs: number): WorkerView[] {
     const out: WorkerView[] = [];
     for (const e of this.entries.values()) {
-      e.view.stale = isStale(e.lastSeen, e.heartbeatAlive, nowMs, this.config.heartbeatTtlSec);
+      this.updateStale(e, nowMs);
       out.push(e.view);
     }
     return out;
   }
 
+  /** The workers placement may use now: IDLE and not stale. */
+  idle(nowMs: number): WorkerView[] {
+    const out: WorkerView[] = [];
+    for (const e of this.entries.values()) {
+      if (e.view.status !== 'IDLE') continue;
+      this.updateStale(e, nowMs);
+      if (!e.view.stale) out.push(e.view);
+    }
+    return out;
+  }
+
+  private updateStale(e: Entry, nowMs: number) {
+    const ttlMs = this.config.heartbeatTtlSec * 1000;
+    e.view.stale = !e.heartbeatAlive || !(nowMs - e.lastSeenMs <= ttlMs);
+  }
+
   get size(): number {
     return this.entries.size;
   }
+}
+
+/** ISO time to ms; NaN when missing or unparseable (the worker then counts as stale). */
+function parseTime(iso: string | undefined): number {
+  return iso ? Date.parse(iso) : NaN;
 }

@@ -140,13 +140,24 @@ export function chooseStrategy(input: {
   demand: number;
   weights: SchedulerWeights;
 }): StrategyChoice {
-  const { parallel, candidates, weights } = input;
+  const available = input.candidates.reduce((sum, w) => sum + workerWeight(w, input.weights), 0);
+  return chooseStrategyFor({ ...input, available, count: input.candidates.length });
+}
+
+/** chooseStrategy from the sums alone (the scheduler keeps them per group of candidates). */
+export function chooseStrategyFor(input: {
+  parallel: boolean;
+  available: number;
+  count: number;
+  demand: number;
+  weights: SchedulerWeights;
+}): StrategyChoice {
+  const { parallel, available, weights } = input;
   const demand = Math.max(1, input.demand);
-  const available = candidates.reduce((sum, w) => sum + workerWeight(w, weights), 0);
   const ratio = available / demand;
   const high = formatThreshold(weights.highAvailRatio);
   const low = formatThreshold(weights.lowAvailRatio);
-  const n = candidates.length;
+  const n = input.count;
   const base = `ratio ${ratio.toFixed(2)} = available ${available.toFixed(2)} / demand ${demand}`;
 
   const isHigh = ratio >= weights.highAvailRatio - RATIO_EPSILON;
