@@ -67,6 +67,8 @@ export class WinstonLogger implements LoggerService {
 
   /** Nest calls log(message, context) or error(message, stack, context); fields may be an object. */
   private write(level: string, message: unknown, rest: unknown[]) {
+    // Nothing is formatted for a level that is off (the hot paths log at INFO).
+    if (!this.w.isLevelEnabled(level)) return;
     const args = [...rest];
     const context = typeof args[args.length - 1] === 'string' ? (args.pop() as string) : undefined;
     const fields: Record<string, unknown> = {};

@@ -32,7 +32,8 @@ export class RedisService implements OnApplicationShutdown {
       maxRetriesPerRequest: 1,
       retryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 3000),
     };
-    this.cmd = new Redis(config.redisUrl, { ...opts, connectionName: 'mloc-orchestrator' });
+    // Auto-pipelining sends the commands of one event-loop tick in one write: fewer syscalls.
+    this.cmd = new Redis(config.redisUrl, { ...opts, enableAutoPipelining: true, connectionName: 'mloc-orchestrator' });
     // The subscriber keeps its queue and waits: SUBSCRIBE issued before the first connect must not
     // fail, and ioredis subscribes again by itself after every reconnect.
     this.sub = new Redis(config.redisUrl, { ...opts, enableOfflineQueue: true, maxRetriesPerRequest: null, connectionName: 'mloc-orchestrator-sub' });

@@ -20,14 +20,19 @@ export interface LostWorkerOutcome {
   removed?: boolean;
 }
 
+const READ_CHUNK = 500;
+
 /** The v1 worker registry (PROTOCOL section 1) plus our holder locks. */
 @Injectable()
 export class WorkersRepository {
   constructor(private readonly redis: RedisService) {}
 
+  /** Read in chunks, so a large fleet never holds the shared connection in one huge pipeline. */
   async readAll(): Promise<StoredWorker[]> {
     const ids = await this.redis.cmd.smembers(WORKER_IDS_KEY);
-    return this.readMany(ids);
+    const out: StoredWorker[] = [];
+    for (let i = 0; i < ids.length; i += READ_CHUNK) out.push(...(await this.readMany(ids.slice(i, i + READ_CHUNK))));
+    return out;
   }
 
   async readMany(ids: string[]): Promise<StoredWorker[]> {

@@ -184,8 +184,12 @@ describe('Redis unavailable', () => {
   afterAll(() => s.stop());
 
   it('stays up: /healthz answers, /readyz and API calls answer 503, and all resumes when Redis is back', async () => {
-    await waitFor(async () => (await s.http().get('/readyz')).body.role === 'leader', { what: 'leadership' });
-    expect((await s.http().get('/readyz')).body).toMatchObject({ ready: true, redis: 'up', role: 'leader' });
+    // Ready once elected and the first maintenance tick has run.
+    const ready0 = await waitFor(async () => {
+      const r = await s.http().get('/readyz');
+      return r.status === 200 ? r : null;
+    }, { what: 'ready' });
+    expect(ready0.body).toMatchObject({ ready: true, redis: 'up', role: 'leader' });
     await s.redis.stop();
     expect((await s.http().get('/healthz')).status).toBe(200);
     const ready = await waitFor(async () => {

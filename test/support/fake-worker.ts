@@ -113,7 +113,8 @@ export class FakeV1Worker {
       void this.takeFromInbox();
       return;
     }
-    this.sub.on('message', (_channel: string, raw: string) => void this.onDispatch(raw));
+    // Errors after close() (the test tearing the stack down) are expected and must not leak.
+    this.sub.on('message', (_channel: string, raw: string) => void this.onDispatch(raw).catch(() => undefined));
     await this.sub.subscribe(this.topic);
   }
 
@@ -122,7 +123,7 @@ export class FakeV1Worker {
     this.inbox = this.cmd.duplicate();
     while (this.listening) {
       const raw = await this.inbox.blmove(workerInboxKey(this.id), workerProcessingKey(this.id), 'LEFT', 'RIGHT', 0.2).catch(() => null);
-      if (raw) await this.onDispatch(raw);
+      if (raw) await this.onDispatch(raw).catch(() => undefined);
     }
   }
 
