@@ -12,7 +12,7 @@ import { LeadershipService } from '../leadership/leadership.service';
 
 /** How often the maintenance tick runs. */
 const TICK_MS = 1000;
-/** How often the worker index is rebuilt from the registry. */
+/** How often the worker index is checked against the registry (workers not heard from are re-read). */
 const RESYNC_MS = 5000;
 
 /**
@@ -56,7 +56,10 @@ export class LivenessService implements OnApplicationBootstrap, OnApplicationShu
     // After a Redis outage our subscription had a gap: reports sent then are lost.
     let connectedBefore = false;
     this.redis.sub.on('ready', () => {
-      if (connectedBefore) this.reconcileSoon();
+      if (connectedBefore) {
+        this.lastResyncMs = 0; // events were missed: read every worker again
+        this.reconcileSoon();
+      }
       connectedBefore = true;
     });
   }
@@ -94,7 +97,8 @@ export class LivenessService implements OnApplicationBootstrap, OnApplicationShu
       const now = Date.now();
       const fence = this.leadership.fence;
       if (now - this.lastResyncMs >= RESYNC_MS) {
-        await this.index.resync();
+        // Full after an election or a gap in the subscription (lastResyncMs reset), else incremental.
+        await this.index.resync(this.lastResyncMs === 0);
         this.lastResyncMs = now;
       }
       await this.scheduling.promoteDelayed(now, fence);

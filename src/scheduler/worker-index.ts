@@ -15,6 +15,8 @@ interface Entry {
   suspect: boolean;
   /** The status the worker last reported, kept while SUSPECT hides it. */
   reportedStatus: string;
+  /** When an event of this worker was last applied (0: never). */
+  heardAtMs: number;
 }
 
 /**
@@ -27,6 +29,7 @@ export class WorkerIndex {
   private readonly log = new Logger('WorkerIndex');
   private readonly entries = new Map<string, Entry>();
   private nextOrder = 0;
+  private lastResyncMs = 0;
   /**
    * Events applied per worker. A registry read that was sent before an event was applied may
    * answer after it, with an older state; such a read is dropped for that worker.
@@ -38,16 +41,23 @@ export class WorkerIndex {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  async resync(): Promise<void> {
+  /**
+   * Re-reads the registry. A full resync reads every worker; otherwise only the workers not heard
+   * from (no event at all) since the previous resync, so that in steady state, with heartbeats
+   * flowing, a resync costs a handful of commands whatever the size of the fleet.
+   */
+  async resync(full = false): Promise<void> {
+    const startedMs = Date.now();
     const before = new Map(this.eventCount);
-    const all = await this.repo.readAll();
-    const seen = new Set<string>();
-    for (const w of all) {
-      if (Object.keys(w.hash).length === 0) continue;
-      seen.add(w.id);
-      if (this.eventCount.get(w.id) === before.get(w.id)) this.put(w);
+    const ids = await this.repo.ids();
+    const known = new Set(ids);
+    const toRead = full ? ids : ids.filter((id) => !(this.entries.get(id)?.heardAtMs ?? 0) || this.entries.get(id)!.heardAtMs < this.lastResyncMs);
+    for (const w of await this.repo.readMany(toRead)) {
+      if (Object.keys(w.hash).length === 0) known.delete(w.id);
+      else if (this.eventCount.get(w.id) === before.get(w.id)) this.put(w);
     }
-    for (const id of [...this.entries.keys()]) if (!seen.has(id) && this.eventCount.get(id) === before.get(id)) this.entries.delete(id);
+    for (const id of [...this.entries.keys()]) if (!known.has(id) && this.eventCount.get(id) === before.get(id)) this.entries.delete(id);
+    this.lastResyncMs = startedMs;
   }
 
   async refresh(id: string): Promise<void> {
@@ -66,14 +76,17 @@ export class WorkerIndex {
     if (w.heldTask) view.status = 'RUNNING';
     const reportedStatus = view.status;
     if (w.suspect) view.status = 'SUSPECT';
-    this.entries.set(w.id, { view, lastSeenMs: parseTime(w.hash.last_seen), heartbeatAlive: w.heartbeatAlive, suspect: w.suspect, reportedStatus });
+    this.entries.set(w.id, { view, lastSeenMs: parseTime(w.hash.last_seen), heartbeatAlive: w.heartbeatAlive, suspect: w.suspect, reportedStatus, heardAtMs: prev?.heardAtMs ?? 0 });
   }
 
   /** Applies a workers.events message. Resolves true when the worker may have become schedulable. */
   async apply(ev: WorkerEvent): Promise<boolean> {
     const e = this.entries.get(ev.worker_id);
     // Not counted for a worker we do not know yet: its first read must be applied.
-    if (e) this.eventCount.set(ev.worker_id, (this.eventCount.get(ev.worker_id) ?? 0) + 1);
+    if (e) {
+      this.eventCount.set(ev.worker_id, (this.eventCount.get(ev.worker_id) ?? 0) + 1);
+      e.heardAtMs = Date.now();
+    }
     if (ev.type === 'UNREGISTER') {
       this.entries.delete(ev.worker_id);
       this.eventCount.delete(ev.worker_id);

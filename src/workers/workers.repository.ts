@@ -27,15 +27,22 @@ const READ_CHUNK = 500;
 export class WorkersRepository {
   constructor(private readonly redis: RedisService) {}
 
-  /** Read in chunks, so a large fleet never holds the shared connection in one huge pipeline. */
+  ids(): Promise<string[]> {
+    return this.redis.cmd.smembers(WORKER_IDS_KEY);
+  }
+
   async readAll(): Promise<StoredWorker[]> {
-    const ids = await this.redis.cmd.smembers(WORKER_IDS_KEY);
+    return this.readMany(await this.ids());
+  }
+
+  /** Read in chunks, so a large fleet never holds the shared connection in one huge pipeline. */
+  async readMany(ids: string[]): Promise<StoredWorker[]> {
     const out: StoredWorker[] = [];
-    for (let i = 0; i < ids.length; i += READ_CHUNK) out.push(...(await this.readMany(ids.slice(i, i + READ_CHUNK))));
+    for (let i = 0; i < ids.length; i += READ_CHUNK) out.push(...(await this.readChunk(ids.slice(i, i + READ_CHUNK))));
     return out;
   }
 
-  async readMany(ids: string[]): Promise<StoredWorker[]> {
+  private async readChunk(ids: string[]): Promise<StoredWorker[]> {
     if (ids.length === 0) return [];
     const pipe = this.redis.cmd.pipeline();
     for (const id of ids) pipe.hgetall(workerKey(id)).exists(workerHeartbeatKey(id)).get(Keys.workerTask(id)).exists(Keys.workerSuspect(id));
