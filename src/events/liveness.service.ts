@@ -12,8 +12,12 @@ import { LeadershipService } from '../leadership/leadership.service';
 
 /** How often the maintenance tick runs. */
 const TICK_MS = 1000;
-/** How often the worker index is checked against the registry (workers not heard from are re-read). */
-const RESYNC_MS = 5000;
+/**
+ * How often the worker index is checked against the registry: workers not heard from since the
+ * previous check are re-read. Longer than the workers' heartbeat interval (30 s by default), so a
+ * healthy fleet costs nothing here; staleness itself is judged from last_seen, not from this.
+ */
+const RESYNC_MS = 60_000;
 
 /**
  * What pub/sub alone cannot guarantee (PROTOCOL section 5), checked every second:
