@@ -28,5 +28,10 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
   app.useBodyParser('json', { limit: config.maxTaskBytes });
   app.useBodyParser('text', { type: YAML_TYPES, limit: config.maxTaskBytes });
   setupOpenApi(app);
+  // Keep idle keep-alive connections longer than clients and proxies usually do (Node's 5 s
+  // default races with clients reusing a socket just as the server closes it: ECONNRESET).
+  const server = app.getHttpServer() as import('node:http').Server;
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   return app;
 }
