@@ -5,7 +5,6 @@
  */
 import { ChildProcess, fork, ForkOptions, spawn, SpawnOptions } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 
 const live = new Set<ChildProcess>();
 let handlersInstalled = false;
@@ -70,18 +69,7 @@ export async function stopAll(): Promise<void> {
   await Promise.all([...live].map((p) => stopProcess(p, 1000, 'SIGKILL')));
 }
 
-/** A free TCP port on loopback. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../../src/common/free-port';
 
 const CLOCK_TICKS_PER_SEC = 100;
 
