@@ -175,70 +175,33 @@ describe('Lua scripts', () => {
     expect(out).toMatchObject({ stale: true, task: t, outcome: 'failed', removed: true });
     expect(await r.sismember('workers:ids', w)).toBe(0);
   });
-});
 
-describe('leader lease and fencing', () => {
-  const server = new TestRedisServer();
-  let r: Redis;
-  const run = (name: ScriptName, args: (string | number)[], fence?: string) => runScript(r, name, Date.now(), args, fence);
-
-  beforeAll(async () => {
-    await server.start();
-    r = server.client();
-    defineScripts(r);
-  });
-  afterAll(async () => {
-    r.disconnect();
-    await server.destroy();
-  });
-
-  it('two replicas racing for the lease: one wins, with a token no earlier leader had', async () => {
-    const [a, b] = await Promise.all([run('acquire-lease', ['a', 5000]), run('acquire-lease', ['b', 5000])]);
+  it('leader lease: two replicas race, one wins with a token no earlier leader had; a deposed leader writes nothing', async () => {
+    const lease = (name: ScriptName, args: (string | number)[], fence?: string) => runScript(r, name, Date.now(), args, fence);
+    const [a, b] = await Promise.all([lease('acquire-lease', ['a', 5000]), lease('acquire-lease', ['b', 5000])]);
     const winner = (a ?? b) as string;
     expect([a, b].filter((x) => typeof x === 'string')).toHaveLength(1);
-    expect(await run('renew-lease', [5000], winner)).toBe(1);
-    expect(await run('renew-lease', [5000], 'someone-else#1')).toBe(0);
-    // A deposed leader's fenced write changes nothing.
-    expect(await run('promote-delayed', [10], 'old-leader#0')).toBe(0);
-    expect(await run('claim-dispatch', ['t', 'w', 'tasks', 'x', 'y', new Date().toISOString(), 0], 'old-leader#0')).toBe('not_leader');
-    expect(await run('release-lease', [], winner)).toBe(1);
-    const next = (await run('acquire-lease', ['c', 5000])) as string;
+    expect(await lease('renew-lease', [5000], winner)).toBe(1);
+    expect(await lease('renew-lease', [5000], 'someone-else#1')).toBe(0);
+    expect(await lease('promote-delayed', [10], 'old-leader#0')).toBe(0);
+    expect(await lease('claim-dispatch', ['t', 'w', 'tasks', 'x', 'y', new Date().toISOString(), 0], 'old-leader#0')).toBe('not_leader');
+    expect(await lease('release-lease', [], winner)).toBe(1);
+    const next = (await lease('acquire-lease', ['c', 5000])) as string;
     expect(Number(next.split('#')[1])).toBeGreaterThan(Number(winner.split('#')[1]));
-  });
-});
-
-describe('finish-task with attempt numbers', () => {
-  const server = new TestRedisServer();
-  let r: Redis;
-  let listener: Redis;
-  const run = (name: ScriptName, ...args: (string | number)[]) => runScript(r, name, Date.now(), args);
-
-  beforeAll(async () => {
-    await server.start();
-    r = server.client();
-    defineScripts(r);
-    listener = server.client();
-    await listener.subscribe('tasks');
-  });
-  afterAll(async () => {
-    r.disconnect();
-    listener.disconnect();
-    await server.destroy();
+    await lease('release-lease', [], next);
   });
 
-  it('a late report of attempt 1 neither changes attempt 2 nor frees the worker holding it', async () => {
-    await r.hset('worker:w', { worker_id: 'w', status: 'IDLE', last_seen: isoNow() });
-    await r.setex('worker:w:hb', 60, isoNow());
-    const fields = { id: 't', name: 't', task_type: 'echo', topic: 'tasks', doc: '{}', req: '{}', priority: '0', retries: '0', max_retries: '3', backoff_sec: '0', attempt: '0', attempts: '[]' };
-    await run('submit-tasks', JSON.stringify({ tasks: [{ id: 't', key: 't', owner: '', deps: [], fields }] }));
-    const claim = () => run('claim-dispatch', 't', 'w', 'tasks', 'best-fit', 'x', new Date(Date.now() - 60_000).toISOString(), Date.now() + 30_000);
-    expect(await claim()).toBe('ok');
-    expect(await run('finish-task', 't', 'w', 'failed', 'first', 120, 1)).toBe('retry');
-    expect(await claim()).toBe('ok');
-    expect(await r.hget(Keys.task('t'), 'attempt')).toBe('2');
-    expect(await run('finish-task', 't', 'w', 'failed', 'late duplicate of attempt 1', 120, 1)).toBe('ignored:old_attempt');
-    expect(await r.get(Keys.workerTask('w'))).toBe('t');
-    expect(await r.hget(Keys.task('t'), 'status')).toBe('DISPATCHED');
-    expect(await run('finish-task', 't', 'w', 'succeeded', '{}', 120, 2)).toBe('done');
+  it('finish-task: a late report of attempt 1 neither changes attempt 2 nor frees the worker holding it', async () => {
+    const [t, w] = [uid('t'), uid('w')];
+    await submit([{ id: t, fields: { max_retries: '3' } }]);
+    await registerWorker(w);
+    expect(await claim(t, w)).toBe('ok');
+    expect(await run('finish-task', t, w, 'failed', 'first', 120, 1)).toBe('retry');
+    expect(await claim(t, w)).toBe('ok');
+    expect(await r.hget(Keys.task(t), 'attempt')).toBe('2');
+    expect(await run('finish-task', t, w, 'failed', 'late duplicate of attempt 1', 120, 1)).toBe('ignored:old_attempt');
+    expect(await r.get(Keys.workerTask(w))).toBe(t);
+    expect(await r.hget(Keys.task(t), 'status')).toBe('DISPATCHED');
+    expect(await run('finish-task', t, w, 'succeeded', '{}', 120, 2)).toBe('done');
   });
 });
