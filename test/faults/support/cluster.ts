@@ -175,6 +175,14 @@ export async function audit(s: Scenario, expected: string[], label: string): Pro
     const report: AuditReport = { tasks: ids.length, byStatus, notFinal, succeededTwice, dispatchedTwiceSameAttempt, workersRunningWithoutTask, heldLocks };
     process.stdout.write(`audit [${label}]: ${ids.length} tasks ${JSON.stringify(byStatus)}, dispatches ${s.dispatches().length}, ` + `not final ${notFinal.length}, succeeded twice ${succeededTwice.length}, same attempt dispatched twice ${dispatchedTwiceSameAttempt.length}, ` + `workers RUNNING without a task ${workersRunningWithoutTask.length}, missing ${missing.length}\n`);
     if (missing.length) throw new Error(`accepted tasks missing from Redis: ${missing.slice(0, 5).join(', ')}`);
+    // What a failure needs to be understood: the records of tasks that did not end.
+    for (const id of notFinal.slice(0, 5)) {
+      const h = await r.hgetall(`mloc:task:${id}`);
+      const inIndex = await r.zscore(`mloc:tasks:status:${h.status}`, id);
+      const worker = h.assigned_worker ? await r.hgetall(`worker:${h.assigned_worker}`) : {};
+      const holder = h.assigned_worker ? await r.get(`mloc:worker:${h.assigned_worker}:task`) : null;
+      process.stdout.write(`  not final ${id}: ${JSON.stringify({ status: h.status, inIndex: inIndex !== null, assigned: h.assigned_worker, attempt: h.attempt, dispatched_at: h.dispatched_at, started_at: h.started_at, updated_at: h.updated_at, attempts: h.attempts, holder, worker: { status: worker.status, extra_task_id: worker.extra_task_id, extra_last_task: worker.extra_last_task } })}\n`);
+    }
     return report;
   } finally {
     r.disconnect();
@@ -185,10 +193,16 @@ export async function audit(s: Scenario, expected: string[], label: string): Pro
 export async function waitAllFinal(s: Scenario, timeoutMs = 60_000): Promise<void> {
   const r: Redis = s.redis.client();
   try {
+    // Read in one MULTI, and twice 500 ms apart: a task moving between states is never missed.
+    const unfinished = async () => {
+      const res = (await r.multi().zcard('mloc:tasks:status:PENDING').zcard('mloc:tasks:status:DISPATCHED').zcard('mloc:tasks:status:RUNNING').exec()) ?? [];
+      return res.reduce((n, [, v]) => n + Number(v), 0);
+    };
     await waitFor(
       async () => {
-        const pending = (await r.zcard('mloc:tasks:status:PENDING')) + (await r.zcard('mloc:tasks:status:DISPATCHED')) + (await r.zcard('mloc:tasks:status:RUNNING'));
-        return pending === 0;
+        if ((await unfinished()) !== 0) return false;
+        await new Promise((res) => setTimeout(res, 500));
+        return (await unfinished()) === 0;
       },
       { timeoutMs, intervalMs: 200, what: 'every task final' },
     );

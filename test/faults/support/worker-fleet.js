@@ -26,6 +26,7 @@ const now = () => new Date().toISOString();
 const ids = Array.from({ length: size }, (_, i) => `${prefix}-${i}`);
 const mine = new Set(ids);
 const busy = new Set();
+const chains = new Map();
 
 async function setStatus(id, status, extra = {}) {
   const fields = { status, last_seen: now() };
@@ -76,8 +77,12 @@ async function main() {
       } catch {
         return;
       }
-      if (!mine.has(msg.assigned_worker) || busy.has(msg.assigned_worker)) return;
-      run(msg).catch((err) => process.stderr.write(`fleet: ${err.message}\n`));
+      if (!mine.has(msg.assigned_worker)) return;
+      // Like the MLOC worker's listen loop: a dispatch heard while busy waits for the current task.
+      const id = msg.assigned_worker;
+      const prev = chains.get(id) ?? Promise.resolve();
+      const next = prev.then(() => run(msg)).catch((err) => process.stderr.write(`fleet: ${err.message}\n`));
+      chains.set(id, next);
     });
     await sub.subscribe(topic);
   }
