@@ -28,6 +28,8 @@ export interface WorkerConfig {
   heartbeatTtlSec: number;
   workerId: string;
   tags: string[];
+  /** WORKER_EXECUTORS: the task types this worker accepts; null = every built-in executor. */
+  executors: string[] | null;
   logLevel: LogLevel;
   /** WORKER_HARDWARE_JSON: deep-merged over the detected hardware. */
   hardwareOverride: PlainObject | null;
@@ -51,6 +53,7 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     heartbeatTtlSec: Math.max(4 * heartbeatIntervalSec, MIN_HEARTBEAT_TTL_SEC),
     workerId: present(env, 'WORKER_ID') ?? randomWorkerId(),
     tags: parseTags(env),
+    executors: parseList(env, 'WORKER_EXECUTORS'),
     logLevel: parseLogLevel(env),
     hardwareOverride: parseHardwareOverride(env),
     openaiBaseUrl: parseHttpUrl(env, 'OPENAI_BASE_URL'),
@@ -98,7 +101,13 @@ function parseProtocol(env: Env): WorkerProtocol {
 }
 
 function parseTags(env: Env): string[] {
-  const raw = present(env, 'WORKER_TAGS') ?? '';
+  return parseList(env, 'WORKER_TAGS') ?? [];
+}
+
+/** A comma-separated list, deduplicated; null when the variable is unset. */
+function parseList(env: Env, name: string): string[] | null {
+  const raw = present(env, name);
+  if (raw === undefined) return null;
   return [...new Set(raw.split(',').map((t) => t.trim()).filter(Boolean))];
 }
 

@@ -20,7 +20,15 @@ function readConfig(): WorkerConfig {
 async function main() {
   const config = readConfig();
   const log = createLogger(config.logLevel, 'worker');
-  const worker = new Worker(config, { registry: defaultRegistry(), log });
+  const registry = defaultRegistry();
+  if (config.executors) {
+    const unknown = registry.restrictTo(config.executors);
+    if (unknown.length) {
+      process.stderr.write(`configuration error: WORKER_EXECUTORS: unknown executor(s) ${unknown.join(', ')} (known: ${defaultRegistry().types().join(', ')})\n`);
+      process.exit(2);
+    }
+  }
+  const worker = new Worker(config, { registry, log });
 
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {

@@ -1,3 +1,4 @@
+import { defaultRegistry } from '../../src/worker/executors';
 /** Pure parts of the worker: configuration, hardware parsing, output rule, result summary, shard inputs. */
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -158,4 +159,20 @@ describe('chat completions URL', () => {
     ['http://h:11434', 'http://h:11434/v1/chat/completions'],
     ['https://api.example.com/v1/chat/completions', 'https://api.example.com/v1/chat/completions'],
   ])('%s → %s', (base, url) => expect(chatCompletionsUrl(base)).toBe(url));
+});
+
+describe('WORKER_EXECUTORS', () => {
+  it('is unset by default: every built-in executor', () => {
+    expect(loadWorkerConfig({ REDIS_URL: 'redis://127.0.0.1:6379/0' }).executors).toBeNull();
+  });
+
+  it('restricts the registry to the listed task types and reports unknown names', () => {
+    const config = loadWorkerConfig({ REDIS_URL: 'redis://127.0.0.1:6379/0', WORKER_EXECUTORS: 'echo, Inference,chat,echo' });
+    expect(config.executors).toEqual(['echo', 'Inference', 'chat']);
+    const registry = defaultRegistry();
+    expect(registry.restrictTo(config.executors!)).toEqual([]);
+    expect(registry.types()).toEqual(['chat', 'echo', 'inference']);
+    expect(registry.get('command')).toBeUndefined();
+    expect(defaultRegistry().restrictTo(['echo', 'shell'])).toEqual(['shell']);
+  });
 });

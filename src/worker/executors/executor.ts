@@ -61,6 +61,17 @@ export class ExecutorRegistry {
     return this.byType.get(taskType.toLowerCase());
   }
 
+  /**
+   * Keeps only the given task types (WORKER_EXECUTORS), so that, for example, a worker can refuse
+   * `command` tasks. Returns the names that are not registered, for the caller to report.
+   */
+  restrictTo(taskTypes: string[]): string[] {
+    const wanted = new Set(taskTypes.map((t) => t.toLowerCase()));
+    const unknown = [...wanted].filter((t) => !this.byType.has(t));
+    for (const type of [...this.byType.keys()]) if (!wanted.has(type)) this.byType.delete(type);
+    return unknown;
+  }
+
   /** Registered task types, sorted (reported in the worker's env_json). */
   types(): string[] {
     return [...this.byType.keys()].sort();
