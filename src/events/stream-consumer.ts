@@ -11,6 +11,8 @@ const BLOCK_MS = 1000;
 /** Entries a dead replica read but never acknowledged are taken over after this long. */
 const CLAIM_IDLE_MS = 30_000;
 const CLAIM_EVERY_MS = 10_000;
+/** Consumers (dead replicas) with nothing pending and idle this long are removed from the group. */
+const FORGET_CONSUMER_IDLE_MS = 3_600_000;
 
 type Entry = [id: string, fields: string[]];
 
@@ -88,6 +90,21 @@ export class StreamConsumer implements OnApplicationBootstrap, BeforeApplication
     const entries = (res?.[1] ?? []).filter((e) => e && e[1]);
     if (entries.length) this.log.warn(`took over ${entries.length} event(s) a dead replica left unacknowledged`);
     await this.applyAll(entries);
+    await this.forgetIdleConsumers(FORGET_CONSUMER_IDLE_MS);
+  }
+
+  /** Every restart adds a consumer to the group; the empty ones of dead replicas are removed. */
+  async forgetIdleConsumers(idleMs: number): Promise<string[]> {
+    const consumers = (await this.redis.cmd.xinfo('CONSUMERS', EVENTS_STREAM_KEY, EVENTS_STREAM_GROUP)) as unknown[][];
+    const forgotten: string[] = [];
+    for (const c of consumers) {
+      const f: Record<string, unknown> = {};
+      for (let i = 0; i + 1 < c.length; i += 2) f[String(c[i])] = c[i + 1];
+      if (f.name === this.consumer || Number(f.pending) !== 0 || Number(f.idle) < idleMs) continue;
+      await this.redis.cmd.xgroup('DELCONSUMER', EVENTS_STREAM_KEY, EVENTS_STREAM_GROUP, String(f.name));
+      forgotten.push(String(f.name));
+    }
+    return forgotten;
   }
 
   private async applyAll(entries: Entry[]) {

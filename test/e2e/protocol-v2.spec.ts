@@ -1,6 +1,8 @@
 import { Redis } from 'ioredis';
 import { CPU_HW } from '../support/fake-worker';
 import { TestStack, taskYaml } from '../support/test-app';
+import { StreamConsumer } from '../../src/events/stream-consumer';
+import { LeadershipService } from '../../src/leadership/leadership.service';
 
 const firstId = (res: { body: { tasks: { task_id: string }[] } }) => res.body.tasks[0].task_id;
 
@@ -70,6 +72,18 @@ describe('durable protocol (v2) next to v1 workers', () => {
     ]);
     const redis: Redis = s.redis.client();
     expect(await redis.xpending('mloc:events', 'orchestrators')).toEqual([0, null, null, null]);
+    redis.disconnect();
+  });
+
+  it('consumers left in the group by dead replicas are removed once empty and idle; ours stays', async () => {
+    await s.worker({ id: 'v2', hardware: CPU_HW(), protocol: 2 });
+    await s.waitForStatus(firstId(await s.submit(taskYaml())), 'DONE');
+    const redis: Redis = s.redis.client();
+    await redis.xgroup('CREATECONSUMER', 'mloc:events', 'orchestrators', 'dead-replica');
+    const consumer = s.app.get(StreamConsumer);
+    expect(await consumer.forgetIdleConsumers(0)).toEqual(['dead-replica']);
+    const left = ((await redis.xinfo('CONSUMERS', 'mloc:events', 'orchestrators')) as unknown[][]).map((c) => c[1]);
+    expect(left).toEqual([s.app.get(LeadershipService).instanceId]);
     redis.disconnect();
   });
 });
