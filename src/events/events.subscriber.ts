@@ -18,7 +18,6 @@ const REPORT_TYPE = /task_(succeeded|failed)/i;
 @Injectable()
 export class EventsSubscriber implements OnApplicationBootstrap {
   private readonly log = new Logger('Events');
-  private dropped = 0;
 
   constructor(
     private readonly redis: RedisService,
@@ -77,7 +76,6 @@ export class EventsSubscriber implements OnApplicationBootstrap {
   }
 
   private noteDropped(channel: string, raw: string) {
-    this.dropped++;
     this.log.debug(`ignored a message on ${channel} that is not a known event (${raw.length} bytes): ${raw.slice(0, 200)}`);
   }
 }

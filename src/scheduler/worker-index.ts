@@ -157,9 +157,6 @@ export class WorkerIndex {
     e.view.stale = !e.heartbeatAlive || !(nowMs - e.lastSeenMs <= ttlMs);
   }
 
-  get size(): number {
-    return this.entries.size;
-  }
 }
 
 /** ISO time to ms; NaN when missing or unparseable (the worker then counts as stale). */
