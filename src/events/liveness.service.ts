@@ -18,6 +18,8 @@ const TICK_MS = 1000;
  * healthy fleet costs nothing here; staleness itself is judged from last_seen, not from this.
  */
 const RESYNC_MS = 60_000;
+/** The longest the lost-task check goes without reading the in-flight tasks. */
+const RELOOK_MS = 30_000;
 
 /**
  * What pub/sub alone cannot guarantee (PROTOCOL section 5), checked every second:
@@ -32,6 +34,8 @@ export class LivenessService implements OnApplicationBootstrap, OnApplicationShu
   private timer: NodeJS.Timeout | null = null;
   private lastResyncMs = 0;
   private ticking = false;
+  private lastDepartures = -1;
+  private lastLostLookMs = 0;
 
   constructor(
     private readonly redis: RedisService,
@@ -54,6 +58,7 @@ export class LivenessService implements OnApplicationBootstrap, OnApplicationShu
     // A new leader first resyncs and reconciles, then places what waits.
     this.leadership.whenElected(() => {
       this.lastResyncMs = 0;
+      this.lastDepartures = -1; // a new leader looks at every in-flight task at once
       void this.tick();
       this.reconcileSoon();
     });
@@ -122,12 +127,20 @@ export class LivenessService implements OnApplicationBootstrap, OnApplicationShu
     }
   }
 
-  /** Tasks held by workers that the index sees as stale; the script re-checks before acting. */
+  /**
+   * Tasks held by workers that the index sees as stale or no longer has; the script re-checks
+   * before acting. The in-flight tasks are only read from Redis when some worker is stale or has
+   * left the index since the last look (and every RELOOK_MS regardless), not every second.
+   */
   private async releaseLostTasks(now: number, fence: string) {
-    const held = await this.scheduling.inflightWorkers();
-    if (held.length === 0) return;
     const snapshot = this.index.snapshot(now);
     const stale = new Set(snapshot.filter((w) => w.stale).map((w) => w.id));
+    const departures = this.index.departures;
+    if (stale.size === 0 && departures === this.lastDepartures && now - this.lastLostLookMs < RELOOK_MS) return;
+    this.lastDepartures = departures;
+    this.lastLostLookMs = now;
+    const held = await this.scheduling.inflightWorkers();
+    if (held.length === 0) return;
     const known = new Set(snapshot.map((w) => w.id));
     const cutoff = new Date(now - this.config.heartbeatTtlSec * 1000).toISOString();
     for (const { taskId, workerId } of held) {

@@ -30,6 +30,8 @@ export class WorkerIndex {
   private readonly entries = new Map<string, Entry>();
   private nextOrder = 0;
   private lastResyncMs = 0;
+  /** Counts workers dropped from the index (unregistered, gone): a cue that a held task may be orphaned. */
+  departures = 0;
   /**
    * Events applied per worker. A registry read that was sent before an event was applied may
    * answer after it, with an older state; such a read is dropped for that worker.
@@ -56,7 +58,7 @@ export class WorkerIndex {
       if (Object.keys(w.hash).length === 0) known.delete(w.id);
       else if (this.eventCount.get(w.id) === before.get(w.id)) this.put(w);
     }
-    for (const id of [...this.entries.keys()]) if (!known.has(id) && this.eventCount.get(id) === before.get(id)) this.entries.delete(id);
+    for (const id of [...this.entries.keys()]) if (!known.has(id) && this.eventCount.get(id) === before.get(id)) this.drop(id);
     this.lastResyncMs = startedMs;
   }
 
@@ -65,7 +67,7 @@ export class WorkerIndex {
     const w = await this.repo.readOne(id);
     if (this.eventCount.get(id) !== before) return; // an event newer than this read was applied meanwhile
     if (w) this.put(w);
-    else this.entries.delete(id);
+    else this.drop(id);
   }
 
   private put(w: StoredWorker) {
@@ -88,7 +90,7 @@ export class WorkerIndex {
       e.heardAtMs = Date.now();
     }
     if (ev.type === 'UNREGISTER') {
-      this.entries.delete(ev.worker_id);
+      this.drop(ev.worker_id);
       this.eventCount.delete(ev.worker_id);
       return false;
     }
@@ -108,6 +110,10 @@ export class WorkerIndex {
       if (fromWorker && ev.ts) e.lastSeenMs = parseTime(ev.ts);
     }
     return e.view.status === 'IDLE';
+  }
+
+  private drop(id: string) {
+    if (this.entries.delete(id)) this.departures++;
   }
 
   /** A dispatch to this worker was not acknowledged: no work for it until it is heard from. */
