@@ -1,9 +1,8 @@
 import { Redis } from 'ioredis';
 import { CPU_HW } from '../support/fake-worker';
-import { TestStack, taskYaml } from '../support/test-app';
+import { firstId, TestStack, taskYaml } from '../support/test-app';
 import { waitFor } from '../support/wait-for';
 
-const firstId = (res: { body: { tasks: { task_id: string }[] } }) => res.body.tasks[0].task_id;
 
 describe('stale workers and cleanup', () => {
   let s: TestStack;

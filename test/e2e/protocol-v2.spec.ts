@@ -1,10 +1,9 @@
 import { Redis } from 'ioredis';
 import { CPU_HW } from '../support/fake-worker';
-import { TestStack, taskYaml } from '../support/test-app';
+import { firstId, TestStack, taskYaml } from '../support/test-app';
 import { StreamConsumer } from '../../src/events/stream-consumer';
 import { LeadershipService } from '../../src/leadership/leadership.service';
 
-const firstId = (res: { body: { tasks: { task_id: string }[] } }) => res.body.tasks[0].task_id;
 
 describe('durable protocol (v2) next to v1 workers', () => {
   let s: TestStack;

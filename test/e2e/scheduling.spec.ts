@@ -1,8 +1,7 @@
 import { CPU_HW, GPU_HW } from '../support/fake-worker';
-import { example, TestStack, taskYaml } from '../support/test-app';
+import { example, taskIds as ids, TestStack, taskYaml } from '../support/test-app';
 import { waitFor } from '../support/wait-for';
 
-const ids = (res: { body: { tasks: { task_id: string }[] } }) => res.body.tasks.map((t) => t.task_id);
 
 describe('resource matching and strategies', () => {
   let s: TestStack;

@@ -98,6 +98,12 @@ export function exampleFiles(sub = ''): string[] {
   return readdirSync(join(EXAMPLES_DIR, sub)).filter((f) => f.endsWith('.yaml')).sort();
 }
 
+type Submission = { body: { tasks: { task_id: string }[] } };
+/** The ids of the tasks a submission created, in document order. */
+export const taskIds = (res: Submission): string[] => res.body.tasks.map((t) => t.task_id);
+/** The id of the first task a submission created. */
+export const firstId = (res: Submission): string => taskIds(res)[0];
+
 /** A minimal valid task document. */
 export function taskYaml(opts: { name?: string; taskType?: string; cpu?: string | number; memory?: string; gpu?: string; extraSpec?: string; owner?: string } = {}): string {
   return [
