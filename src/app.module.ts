@@ -10,6 +10,7 @@ import type { AppConfig } from './config/env';
 import { EventsModule } from './events/events.module';
 import { HealthModule } from './health/health.module';
 import { LeadershipModule } from './leadership/leadership.module';
+import { MetricsModule } from './metrics/metrics.module';
 import { RedisModule } from './redis/redis.module';
 import { SchedulerModule } from './scheduler/scheduler.module';
 import { TasksModule } from './tasks/tasks.module';
@@ -20,7 +21,7 @@ export class AppModule implements NestModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), ScheduleModule.forRoot(), RedisModule, LeadershipModule, WorkersModule, SchedulerModule, TasksModule, EventsModule, AdminModule, HealthModule],
+      imports: [ConfigModule.forRoot(config), ScheduleModule.forRoot(), MetricsModule, RedisModule, LeadershipModule, WorkersModule, SchedulerModule, TasksModule, EventsModule, AdminModule, HealthModule],
       providers: [
         { provide: APP_GUARD, useClass: BearerAuthGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },

@@ -36,6 +36,10 @@ export class SchedulerRepository {
     return { ids: (res[0]?.[1] as string[]) ?? [], depth: Number(res[1]?.[1] ?? 0) };
   }
 
+  async queueDepth(): Promise<number> {
+    return this.redis.cmd.zcard(Keys.queue);
+  }
+
   /** Fields of queued tasks that placement needs, one pipelined round trip. */
   async placementFields(ids: string[]): Promise<{ req: string | null; exclude: string | null; unschedulable: string | null; name: string | null }[]> {
     const pipe = this.redis.cmd.pipeline();

@@ -6,7 +6,7 @@ import type { StoredPlacement } from '../tasks/task-record';
 import type { TaskDocument } from '../tasks/spec/task-draft';
 import { WorkerIndex } from './worker-index';
 import { LeadershipService } from '../leadership/leadership.service';
-import { CandidatePool } from './placement/candidate-pool';
+import { MetricsService } from '../metrics/metrics.service';
 import { chooseStrategyFor, unschedulableReason } from './placement/place';
 import type { Strategy, WorkerView } from './placement/types';
 import { shardCount, shardDocument } from './sharding/shards';
@@ -50,8 +50,12 @@ export class SchedulerService implements BeforeApplicationShutdown {
     private readonly repo: SchedulerRepository,
     private readonly index: WorkerIndex,
     private readonly leadership: LeadershipService,
+    private readonly metrics: MetricsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {}
+  ) {
+    metrics.gauge('mloc_queue_depth', 'Tasks queued and ready to run (dependencies met, not delayed)', () => repo.queueDepth());
+    metrics.gauge('mloc_workers_schedulable', 'Workers this instance sees idle and live', () => index.schedulable(Date.now()).size);
+  }
 
   /** Stops scheduling (shutdown) and waits for the pass under way to finish its writes. */
   async beforeApplicationShutdown() {
@@ -112,14 +116,15 @@ export class SchedulerService implements BeforeApplicationShutdown {
    * the queue, to say which tasks no worker could ever run, at most once a second.
    */
   private async pass(): Promise<boolean> {
-    const nowMs = Date.now();
-    const idle = this.index.idle(nowMs);
-    if (idle.length === 0 && nowMs - this.lastIdleScanMs < UNSCHEDULABLE_SCAN_MS) return false;
-    if (idle.length === 0) this.lastIdleScanMs = nowMs;
-    const head = await this.repo.queueHead(Math.min(PASS_BATCH, Math.max(MIN_HEAD, HEAD_PER_IDLE_WORKER * idle.length)));
+    const passStart = performance.now();
+    let nowMs = Date.now();
+    const pool = this.index.schedulable(nowMs);
+    if (pool.size === 0 && nowMs - this.lastIdleScanMs < UNSCHEDULABLE_SCAN_MS) return false;
+    if (pool.size === 0) this.lastIdleScanMs = nowMs;
+    const head = await this.repo.queueHead(Math.min(PASS_BATCH, Math.max(MIN_HEAD, HEAD_PER_IDLE_WORKER * pool.size)));
     if (head.ids.length === 0) return false;
     const fields = await this.repo.placementFields(head.ids);
-    const pool = new CandidatePool(idle, this.config.scheduler);
+    nowMs = Date.now();
     const planned: Planned[] = [];
     const unschedulable: { id: string; reason: string }[] = [];
     let registered: WorkerView[] | null = null;
@@ -127,15 +132,16 @@ export class SchedulerService implements BeforeApplicationShutdown {
     let demand = head.depth;
 
     for (let i = 0; i < head.ids.length; i++) {
+      const placeStart = performance.now();
       const id = head.ids[i];
       const f = fields[i];
       const placement = this.placementOf(id, f.req);
       if (!placement) continue;
       const req = placement.requirements;
-      let group = pool.free > 0 ? pool.group(req, f.exclude ? [f.exclude] : []) : null;
+      const group = pool.size > 0 ? pool.group(req, nowMs) : null;
       // Retry on another worker where one fits; the one that failed is better than waiting forever.
-      if (group && group.count === 0 && f.exclude) group = pool.group(req, []);
-      if (!group || group.count === 0) {
+      const exclude = f.exclude && group && group.count(f.exclude) > 0 ? f.exclude : undefined;
+      if (!group || group.count(exclude) === 0) {
         registered ??= this.index.snapshot(nowMs);
         const key = JSON.stringify(req);
         const why = reasons.get(key) ?? unschedulableReason(req, registered) ?? '';
@@ -143,27 +149,42 @@ export class SchedulerService implements BeforeApplicationShutdown {
         if (why !== (f.unschedulable ?? '')) unschedulable.push({ id, reason: why });
         continue;
       }
-      const choice = chooseStrategyFor({ parallel: placement.parallel, available: group.available, count: group.count, demand, weights: this.config.scheduler });
+      const choice = chooseStrategyFor({ parallel: placement.parallel, available: group.available(exclude), count: group.count(exclude), demand, weights: this.config.scheduler });
       demand = Math.max(1, demand - 1);
-      const shards = choice.strategy === 'data-parallel' ? shardCount(req.replicas, group.count, placement.maxShards, this.config.scheduler.maxAutoShards) : 1;
-      let chosen: WorkerView[];
+      const shards = choice.strategy === 'data-parallel' ? shardCount(req.replicas, group.count(exclude), placement.maxShards, this.config.scheduler.maxAutoShards) : 1;
+      // The index sweeps stale workers out once a second; the ones picked are checked now.
+      const confirmed = (ws: WorkerView[]) => ws.every((w) => this.index.confirm(w.id, nowMs));
+      let chosen: WorkerView[] = [];
       let strategy: Strategy = choice.strategy;
       if (shards >= 2) {
-        chosen = group.bestN(shards);
-        planned.push({ req: { kind: 'shards', taskId: id, strategy, reason: `${choice.reason}; ${shards} shards`, shards: [] }, name: f.name ?? id, workers: chosen.map((w) => w.id) });
+        do chosen = group.bestN(shards, exclude);
+        while (!confirmed(chosen));
+      }
+      if (chosen.length >= 2) {
+        planned.push({ req: { kind: 'shards', taskId: id, strategy, reason: `${choice.reason}; ${chosen.length} shards`, shards: [] }, name: f.name ?? id, workers: chosen.map((w) => w.id) });
       } else {
         if (strategy === 'data-parallel') strategy = 'best-fit';
-        chosen = [strategy === 'first-fit' ? group.first()! : group.best()!];
-        planned.push({ req: { kind: 'single', taskId: id, workerId: chosen[0].id, strategy, reason: choice.reason }, name: f.name ?? id, workers: [chosen[0].id] });
+        const pick = () => (strategy === 'first-fit' ? group.first(exclude) : group.best(exclude));
+        let w = pick();
+        while (w && !this.index.confirm(w.id, nowMs)) w = pick();
+        if (!w) continue; // every candidate had gone stale: the next pass says why
+        chosen = [w];
+        planned.push({ req: { kind: 'single', taskId: id, workerId: w.id, strategy, reason: choice.reason }, name: f.name ?? id, workers: [w.id] });
       }
-      chosen.forEach((w) => pool.take(w));
+      // Busy from now on (out of every group), before the claim is sent: a newer IDLE event
+      // arriving meanwhile must win over this.
+      chosen.forEach((w) => this.index.markBusy(w.id));
+      this.metrics.placementSeconds.observe((performance.now() - placeStart) / 1000);
     }
-    await this.repo.setUnschedulable(unschedulable);
-    if (planned.length === 0) return false;
-    await this.buildShards(planned);
-
-    // Busy before the claims are sent: a newer IDLE event arriving meanwhile must win over this.
-    planned.forEach((p) => p.workers.forEach((w) => this.index.markBusy(w)));
+    try {
+      await this.repo.setUnschedulable(unschedulable);
+      if (planned.length === 0) return false;
+      await this.buildShards(planned);
+    } catch (err) {
+      // No claim was sent: the workers marked busy above are whatever Redis says they are.
+      await this.refreshAll(planned.flatMap((p) => p.workers));
+      throw err;
+    }
     const cutoffIso = new Date(nowMs - this.config.heartbeatTtlSec * 1000).toISOString();
     const results = await this.repo.claim(
       planned.map((p) => p.req),
@@ -175,12 +196,14 @@ export class SchedulerService implements BeforeApplicationShutdown {
       const p = planned[i];
       if (r === 'ok') {
         placed++;
+        this.metrics.tasksDispatched.inc({ strategy: p.req.strategy });
         this.placementCache.delete(p.req.taskId);
         this.log.log(`dispatched ${p.name}`, { taskId: p.req.taskId, strategy: p.req.strategy, worker: p.workers.length > 1 ? p.workers : p.workers[0], reason: p.req.reason });
         return;
       }
       // Not dispatched: what the index believes of these workers is unknown; read them again.
       p.workers.forEach((w) => refresh.add(w));
+      this.metrics.claimsRefused.inc({ reason: r.startsWith('error:') ? 'error' : r.replace(/^worker:status .*/, 'worker:status') });
       if (r === 'no_subscriber') {
         this.pausedUntilMs = Date.now() + NO_SUBSCRIBER_BACKOFF_MS;
         this.log.warn(`nobody is subscribed to topic "${this.config.taskTopic}"; ${p.name} stays queued`, { taskId: p.req.taskId });
@@ -192,9 +215,14 @@ export class SchedulerService implements BeforeApplicationShutdown {
         this.log.debug(`claim refused: ${r}`, { taskId: p.req.taskId });
       }
     });
-    await Promise.all([...refresh].map((w) => this.index.refresh(w).catch(() => undefined)));
+    await this.refreshAll(refresh);
+    this.metrics.passSeconds.observe((performance.now() - passStart) / 1000);
     if (this.pausedUntilMs > Date.now()) setTimeout(() => this.kick(), NO_SUBSCRIBER_BACKOFF_MS).unref();
     return placed > 0 || refresh.size > 0;
+  }
+
+  private async refreshAll(workers: Iterable<string>): Promise<void> {
+    await Promise.all([...new Set(workers)].map((w) => this.index.refresh(w).catch(() => undefined)));
   }
 
   private placementOf(id: string, raw: string | null): StoredPlacement | null {

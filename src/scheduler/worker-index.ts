@@ -2,9 +2,13 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/env';
 import type { WorkerEvent } from '../contracts/protocol';
+import { CandidatePool } from './placement/candidate-pool';
 import { toWorkerView } from './placement/worker-view';
 import type { WorkerView } from './placement/types';
 import { StoredWorker, WorkersRepository } from '../workers/workers.repository';
+
+/** How often `schedulable` re-checks the idle workers for staleness. */
+const STALE_SWEEP_MS = 1000;
 
 interface Entry {
   view: WorkerView;
@@ -28,6 +32,9 @@ interface Entry {
 export class WorkerIndex {
   private readonly log = new Logger('WorkerIndex');
   private readonly entries = new Map<string, Entry>();
+  /** The schedulable workers (IDLE and live), grouped for placement; kept in step with `entries`. */
+  private readonly pool: CandidatePool;
+  private lastSweepMs = 0;
   private nextOrder = 0;
   private lastResyncMs = 0;
   /** Counts workers dropped from the index (unregistered, gone): a cue that a held task may be orphaned. */
@@ -41,7 +48,9 @@ export class WorkerIndex {
   constructor(
     private readonly repo: WorkersRepository,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {}
+  ) {
+    this.pool = new CandidatePool(config.scheduler);
+  }
 
   /**
    * Re-reads the registry. A full resync reads every worker; otherwise only the workers not heard
@@ -78,7 +87,16 @@ export class WorkerIndex {
     if (w.heldTask) view.status = 'RUNNING';
     const reportedStatus = view.status;
     if (w.suspect) view.status = 'SUSPECT';
-    this.entries.set(w.id, { view, lastSeenMs: parseTime(w.hash.last_seen), heartbeatAlive: w.heartbeatAlive, suspect: w.suspect, reportedStatus, heardAtMs: prev?.heardAtMs ?? 0 });
+    const e: Entry = { view, lastSeenMs: parseTime(w.hash.last_seen), heartbeatAlive: w.heartbeatAlive, suspect: w.suspect, reportedStatus, heardAtMs: prev?.heardAtMs ?? 0 };
+    this.entries.set(w.id, e);
+    this.sync(e, Date.now());
+  }
+
+  /** Puts the worker in the placement pool, or takes it out, after any change to its entry. */
+  private sync(e: Entry, nowMs: number) {
+    this.updateStale(e, nowMs);
+    if (e.view.status === 'IDLE' && !e.view.stale) this.pool.add(e.view);
+    else this.pool.remove(e.view.id);
   }
 
   /** Applies a workers.events message. Resolves true when the worker may have become schedulable. */
@@ -109,10 +127,12 @@ export class WorkerIndex {
       if (!e.suspect) e.view.status = ev.status;
       if (fromWorker && ev.ts) e.lastSeenMs = parseTime(ev.ts);
     }
+    this.sync(e, Date.now());
     return e.view.status === 'IDLE';
   }
 
   private drop(id: string) {
+    this.pool.remove(id);
     if (this.entries.delete(id)) this.departures++;
   }
 
@@ -122,40 +142,58 @@ export class WorkerIndex {
     if (!e) return;
     e.suspect = true;
     e.view.status = 'SUSPECT';
+    this.sync(e, Date.now());
   }
 
   private async clearSuspect(e: Entry) {
     await this.repo.clearSuspect(e.view.id);
     e.suspect = false;
     e.view.status = e.reportedStatus;
+    this.sync(e, Date.now());
     this.log.log(`worker ${e.view.id} heard from again: schedulable`);
   }
 
   /** Marks a worker busy right away when we dispatch to it (the STATUS event follows). */
   markBusy(id: string) {
     const e = this.entries.get(id);
-    if (e) e.view.status = e.reportedStatus = 'RUNNING';
+    if (!e) return;
+    e.view.status = e.reportedStatus = 'RUNNING';
+    this.pool.remove(id);
   }
 
   /** Every registered worker with its staleness as of `nowMs`. */
   snapshot(nowMs: number): WorkerView[] {
     const out: WorkerView[] = [];
     for (const e of this.entries.values()) {
-      this.updateStale(e, nowMs);
+      this.sync(e, nowMs);
       out.push(e.view);
     }
     return out;
   }
 
-  /** The workers placement may use now: IDLE and not stale. */
-  idle(nowMs: number): WorkerView[] {
-    const out: WorkerView[] = [];
-    for (const e of this.entries.values()) {
-      if (e.view.status !== 'IDLE') continue;
-      this.updateStale(e, nowMs);
-      if (!e.view.stale) out.push(e.view);
+  /**
+   * The workers placement may use: IDLE and live, grouped by requirement set. Workers that went
+   * stale are swept out at most once a second (a walk of the idle workers only); a worker about to
+   * be picked is checked exactly with `confirm`.
+   */
+  schedulable(nowMs: number): CandidatePool {
+    if (nowMs - this.lastSweepMs >= STALE_SWEEP_MS) {
+      this.lastSweepMs = nowMs;
+      for (const view of this.pool.values()) {
+        const e = this.entries.get(view.id);
+        if (e) this.sync(e, nowMs);
+        else this.pool.remove(view.id);
+      }
     }
-    return out;
+    return this.pool;
+  }
+
+  /** Whether worker `id` is still schedulable as of `nowMs` (its staleness checked now). */
+  confirm(id: string, nowMs: number): boolean {
+    const e = this.entries.get(id);
+    if (!e) return false;
+    this.sync(e, nowMs);
+    return this.pool.has(id);
   }
 
   private updateStale(e: Entry, nowMs: number) {

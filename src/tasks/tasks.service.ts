@@ -4,6 +4,7 @@ import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/env';
 import { DomainError } from '../common/errors';
 import { TASK_STATUSES } from '../contracts/task-states';
+import { MetricsService } from '../metrics/metrics.service';
 import { SchedulerService } from '../scheduler/scheduler.service';
 import { parseSubmission } from './spec/parse-submission';
 import { SpecError, TaskDraft } from './spec/task-draft';
@@ -38,6 +39,7 @@ export class TasksService {
   constructor(
     private readonly repo: TasksRepository,
     private readonly scheduler: SchedulerService,
+    private readonly metrics: MetricsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -64,6 +66,7 @@ export class TasksService {
         'spec.dependsOn',
       );
     }
+    this.metrics.tasksSubmitted.inc(drafts.length);
     this.log.log(`accepted ${drafts.length} task(s)`, { taskIds: [...ids.values()].slice(0, 20) });
     await this.scheduler.runPass();
     // Answer in document order, with the state the first scheduling pass left.

@@ -1,87 +1,183 @@
 import type { Requirements } from '../../tasks/spec/task-draft';
-import { checkFit, compareFit, isSchedulable, workerWeight } from './place';
+import { checkFit, compareFit, workerWeight } from './place';
 import type { SchedulerWeights, WorkerView } from './types';
 
+/** Groups not used for this long are dropped (they cost upkeep on every worker change). */
+const GROUP_IDLE_TTL_MS = 60_000;
+/** At most this many groups are kept; the least recently used goes first. */
+const MAX_GROUPS = 256;
+
+/** Binary search: the index of the first element of `arr` not ordered before `w`. */
+function lowerBound(arr: WorkerView[], w: WorkerView, cmp: (a: WorkerView, b: WorkerView) => number): number {
+  let lo = 0;
+  let hi = arr.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (cmp(arr[mid], w) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+const byOrder = (a: WorkerView, b: WorkerView) => a.order - b.order;
+
 /**
- * The workers that fit one requirement set (minus exclusions), kept sorted both ways once per
- * pass, with the sums strategy choice needs. Workers taken by earlier tasks of the pass are
- * skipped, so placing a task costs about O(1) instead of a scan and a sort of the whole fleet.
+ * The schedulable workers that fit one requirement set, kept sorted both ways (tightest fit first;
+ * earliest registered first), with the sums the strategy choice needs. Built with one sort when a
+ * requirement set is first seen, then updated by binary insertion and removal as workers become
+ * idle or busy, so that placing a task costs O(log n) however large the fleet is.
  */
 export class CandidateGroup {
-  count: number;
-  available: number;
-  private fitNext = 0;
-  private orderNext = 0;
+  private readonly byFit: WorkerView[];
+  private readonly byOrder: WorkerView[];
+  private readonly ids = new Set<string>();
+  private readonly cmp: (a: WorkerView, b: WorkerView) => number;
+  /** Sum of the members' weights (CPU_ONLY_WEIGHT / GPU_WEIGHT). */
+  private weightSum = 0;
+  lastUsedMs = 0;
 
   constructor(
-    readonly byFit: WorkerView[],
-    private readonly byOrder: WorkerView[],
-    readonly members: Set<string>,
-    private readonly taken: Set<string>,
-    weights: SchedulerWeights,
+    readonly req: Requirements,
+    members: Iterable<WorkerView>,
+    private readonly weights: SchedulerWeights,
   ) {
-    this.count = byFit.length;
-    this.available = byFit.reduce((sum, w) => sum + workerWeight(w, weights), 0);
+    this.cmp = compareFit(req);
+    const fits = [...members].filter((w) => checkFit(req, w) === null);
+    this.byFit = [...fits].sort(this.cmp);
+    this.byOrder = fits.sort(byOrder);
+    for (const w of fits) {
+      this.ids.add(w.id);
+      this.weightSum += workerWeight(w, weights);
+    }
   }
 
-  /** The tightest fit not taken yet (best-fit). */
-  best(): WorkerView | undefined {
-    while (this.fitNext < this.byFit.length && this.taken.has(this.byFit[this.fitNext].id)) this.fitNext++;
-    return this.byFit[this.fitNext];
+  /** Candidates, not counting `exclude` (the worker a retried task just failed on). */
+  count(exclude?: string): number {
+    return this.ids.size - (exclude !== undefined && this.ids.has(exclude) ? 1 : 0);
   }
 
-  /** The earliest registered not taken yet (first-fit). */
-  first(): WorkerView | undefined {
-    while (this.orderNext < this.byOrder.length && this.taken.has(this.byOrder[this.orderNext].id)) this.orderNext++;
-    return this.byOrder[this.orderNext];
+  /** Summed weights of the candidates, not counting `exclude`. */
+  available(exclude?: string): number {
+    if (exclude === undefined || !this.ids.has(exclude)) return this.weightSum;
+    const w = this.byOrder.find((v) => v.id === exclude)!;
+    return this.weightSum - workerWeight(w, this.weights);
   }
 
-  /** The `n` tightest fits not taken yet (the workers of a fan-out). */
-  bestN(n: number): WorkerView[] {
+  /** The tightest fit (best-fit). */
+  best(exclude?: string): WorkerView | undefined {
+    return this.byFit[0]?.id === exclude ? this.byFit[1] : this.byFit[0];
+  }
+
+  /** The earliest registered (first-fit). */
+  first(exclude?: string): WorkerView | undefined {
+    return this.byOrder[0]?.id === exclude ? this.byOrder[1] : this.byOrder[0];
+  }
+
+  /** The `n` tightest fits (the workers of a fan-out). */
+  bestN(n: number, exclude?: string): WorkerView[] {
     const out: WorkerView[] = [];
-    for (let i = this.fitNext; i < this.byFit.length && out.length < n; i++) {
-      if (!this.taken.has(this.byFit[i].id)) out.push(this.byFit[i]);
+    for (let i = 0; i < this.byFit.length && out.length < n; i++) {
+      if (this.byFit[i].id !== exclude) out.push(this.byFit[i]);
     }
     return out;
   }
-}
 
-/** The idle workers of one scheduling pass, grouped by the requirement sets of the queued tasks. */
-export class CandidatePool {
-  private readonly taken = new Set<string>();
-  private readonly groups = new Map<string, CandidateGroup>();
-
-  constructor(
-    private readonly idle: WorkerView[],
-    private readonly weights: SchedulerWeights,
-  ) {}
-
-  /** Idle workers not taken yet. */
-  get free(): number {
-    return this.idle.length - this.taken.size;
+  /** Adds `w` if it fits (`w` must not be a member). */
+  add(w: WorkerView): void {
+    if (checkFit(this.req, w) !== null) return;
+    this.byFit.splice(lowerBound(this.byFit, w, this.cmp), 0, w);
+    this.byOrder.splice(lowerBound(this.byOrder, w, byOrder), 0, w);
+    this.ids.add(w.id);
+    this.weightSum += workerWeight(w, this.weights);
   }
 
-  group(req: Requirements, exclude: string[]): CandidateGroup {
-    const key = `${JSON.stringify(req)}|${exclude.join(',')}`;
+  /** Removes `w`, the very view that was added (the sort keys must not have changed since). */
+  remove(w: WorkerView): void {
+    if (!this.ids.delete(w.id)) return;
+    removeSorted(this.byFit, w, this.cmp);
+    removeSorted(this.byOrder, w, byOrder);
+    this.weightSum -= workerWeight(w, this.weights);
+  }
+}
+
+function removeSorted(arr: WorkerView[], w: WorkerView, cmp: (a: WorkerView, b: WorkerView) => number) {
+  const i = lowerBound(arr, w, cmp);
+  if (arr[i] === w) arr.splice(i, 1);
+  else {
+    // Not where the order says (a view mutated in place): fall back to a scan, never corrupt.
+    const j = arr.indexOf(w);
+    if (j >= 0) arr.splice(j, 1);
+  }
+}
+
+/**
+ * The schedulable workers (idle and live), kept between scheduling passes and grouped by the
+ * requirement sets of the tasks being placed. The worker index adds a worker when it becomes
+ * schedulable and removes it when it stops being so (dispatched, busy, stale, suspect, gone), and
+ * every group follows. A pass therefore never walks or sorts the fleet: its cost depends on the
+ * tasks it places, not on the number of workers.
+ *
+ * A WorkerView must not change its hardware fields (cores, memory, GPUs, tags, order) while it is
+ * in the pool: a changed worker comes back as a new view (remove the old one, add the new).
+ */
+export class CandidatePool {
+  private readonly members = new Map<string, WorkerView>();
+  private readonly groups = new Map<string, CandidateGroup>();
+
+  constructor(private readonly weights: SchedulerWeights) {}
+
+  /** Schedulable workers. */
+  get size(): number {
+    return this.members.size;
+  }
+
+  has(id: string): boolean {
+    return this.members.has(id);
+  }
+
+  values(): IterableIterator<WorkerView> {
+    return this.members.values();
+  }
+
+  /** `w` is schedulable (a no-op when that very view is already in). */
+  add(w: WorkerView): void {
+    const prev = this.members.get(w.id);
+    if (prev === w) return;
+    if (prev) this.remove(prev.id);
+    this.members.set(w.id, w);
+    for (const g of this.groups.values()) g.add(w);
+  }
+
+  /** The worker is not schedulable any more. */
+  remove(id: string): void {
+    const w = this.members.get(id);
+    if (!w) return;
+    this.members.delete(id);
+    for (const g of this.groups.values()) g.remove(w);
+  }
+
+  /** The group of requirement set `req`, built on first use and kept up to date from then on. */
+  group(req: Requirements, nowMs: number): CandidateGroup {
+    const key = JSON.stringify(req);
     let g = this.groups.get(key);
-    if (!g) {
-      const excluded = new Set(exclude);
-      const fits = this.idle.filter((w) => isSchedulable(w) && !excluded.has(w.id) && !this.taken.has(w.id) && checkFit(req, w) === null);
-      const byOrder = [...fits].sort((a, b) => a.order - b.order);
-      g = new CandidateGroup([...fits].sort(compareFit(req)), byOrder, new Set(fits.map((w) => w.id)), this.taken, this.weights);
-      this.groups.set(key, g);
-    }
+    // Most recently used last, so that eviction takes the first.
+    if (g) this.groups.delete(key);
+    this.evict(nowMs);
+    g ??= new CandidateGroup(req, this.members.values(), this.weights);
+    g.lastUsedMs = nowMs;
+    this.groups.set(key, g);
     return g;
   }
 
-  take(w: WorkerView) {
-    if (this.taken.has(w.id)) return;
-    this.taken.add(w.id);
-    const weight = workerWeight(w, this.weights);
-    for (const g of this.groups.values()) {
-      if (!g.members.has(w.id)) continue;
-      g.count--;
-      g.available -= weight;
+  private evict(nowMs: number) {
+    for (const [key, g] of this.groups) {
+      if (this.groups.size < MAX_GROUPS && nowMs - g.lastUsedMs < GROUP_IDLE_TTL_MS) break;
+      this.groups.delete(key);
     }
+  }
+
+  /** Requirement sets with a group (for tests and diagnostics). */
+  get groupCount(): number {
+    return this.groups.size;
   }
 }

@@ -1,0 +1,49 @@
+import { CPU_HW } from '../support/fake-worker';
+import { TestStack, firstId, taskYaml } from '../support/test-app';
+
+/** The value of one sample line of the Prometheus text format, e.g. `mloc_queue_depth 3`. */
+function sample(text: string, name: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.slice(name.length + 1));
+}
+
+describe('GET /metrics', () => {
+  let s: TestStack;
+  beforeAll(async () => {
+    s = await new TestStack({ ORCHESTRATOR_TOKEN: 'metrics-secret' }).start();
+  });
+  afterAll(() => s.stop());
+
+  it('needs the bearer token like the API', async () => {
+    expect((await s.http().get('/metrics')).status).toBe(401);
+  });
+
+  it('counts submissions, placements and dispatches, and shows queue and fleet', async () => {
+    const scrape = async () => {
+      const res = await s.http().get('/metrics').set(s.authHeader());
+      expect(res.status).toBe(200);
+      expect(res.headers['content-type']).toMatch(/^text\/plain/);
+      return res.text;
+    };
+    const before = await scrape();
+    expect(sample(before, 'mloc_scheduler_placement_seconds_count')).toBe(0);
+    expect(sample(before, 'mloc_workers_schedulable')).toBe(0);
+
+    // No worker: the task waits in the queue.
+    const queued = firstId(await s.submit(taskYaml({ name: 'waits' })));
+    const waiting = await scrape();
+    expect(sample(waiting, 'mloc_tasks_submitted_total')).toBe(1);
+    expect(sample(waiting, 'mloc_queue_depth')).toBe(1);
+
+    await s.worker({ id: 'm1', hardware: CPU_HW() });
+    await s.waitForStatus(queued, 'DONE');
+    const after = await scrape();
+    expect(sample(after, 'mloc_scheduler_placement_seconds_count')).toBe(1);
+    expect(sample(after, 'mloc_scheduler_placement_seconds_sum')).toBeGreaterThan(0);
+    expect(after).toMatch(/^mloc_tasks_dispatched_total\{strategy="(best-fit|first-fit)"\} 1$/m);
+    expect(sample(after, 'mloc_queue_depth')).toBe(0);
+    expect(sample(after, 'mloc_workers_schedulable')).toBe(1);
+    // Process metrics come with it.
+    expect(sample(after, 'mloc_process_resident_memory_bytes')).toBeGreaterThan(0);
+  });
+});
