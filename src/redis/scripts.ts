@@ -43,7 +43,18 @@ export function defineScripts(redis: Redis): void {
 }
 
 /** The arguments every script takes first: now (ms), now (ISO), fencing token. */
-export const scriptPrefix = (nowMs: number, fence: string = UNFENCED): (string | number)[] => [nowMs, new Date(nowMs).toISOString(), fence];
+export const scriptPrefix = (nowMs: number, fence: string = UNFENCED): (string | number)[] => [nowMs, isoOf(nowMs), fence];
+
+// Scripts run in bursts within one millisecond: format each millisecond once.
+let lastMs = NaN;
+let lastIso = '';
+function isoOf(ms: number): string {
+  if (ms !== lastMs) {
+    lastIso = new Date(ms).toISOString();
+    lastMs = ms;
+  }
+  return lastIso;
+}
 
 /** Fencing token of callers that may write without holding the leader lease (idempotent, non-scheduling writes). */
 export const UNFENCED = '*';

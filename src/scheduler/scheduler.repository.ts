@@ -25,13 +25,22 @@ export interface FanOutRequest {
 }
 
 /** The ready queue and the placement scripts. */
+/** What placement reads of a queued task. */
+export interface PlacementFields {
+  req: string | null;
+  exclude: string | null;
+  unschedulable: string | null;
+  name: string | null;
+}
+
 @Injectable()
 export class SchedulerRepository {
   constructor(private readonly redis: RedisService) {}
 
   /** The first `n` ready tasks (priority, then age) and the queue's depth, in one round trip. */
-  async queueHead(n: number): Promise<QueueHead> {
-    const res = (await this.redis.cmd.pipeline().zrange(Keys.queue, "0", String(n - 1)).zcard(Keys.queue).exec()) ?? [];
+  /** `n` queued ids from position `offset` (highest priority, then oldest, first), and the queue's length. */
+  async queueHead(n: number, offset = 0): Promise<QueueHead> {
+    const res = (await this.redis.cmd.pipeline().zrange(Keys.queue, String(offset), String(offset + n - 1)).zcard(Keys.queue).exec()) ?? [];
     if (res[0]?.[0]) throw res[0][0];
     return { ids: (res[0]?.[1] as string[]) ?? [], depth: Number(res[1]?.[1] ?? 0) };
   }
@@ -41,7 +50,7 @@ export class SchedulerRepository {
   }
 
   /** Fields of queued tasks that placement needs, one pipelined round trip. */
-  async placementFields(ids: string[]): Promise<{ req: string | null; exclude: string | null; unschedulable: string | null; name: string | null }[]> {
+  async placementFields(ids: string[]): Promise<PlacementFields[]> {
     const pipe = this.redis.cmd.pipeline();
     for (const id of ids) pipe.hmget(Keys.task(id), 'req', 'exclude', 'unschedulable', 'name');
     const res = (await pipe.exec()) ?? [];

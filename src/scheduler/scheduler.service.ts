@@ -10,16 +10,37 @@ import { MetricsService } from '../metrics/metrics.service';
 import { chooseStrategyFor, unschedulableReason } from './placement/place';
 import type { Strategy, WorkerView } from './placement/types';
 import { shardCount, shardDocument } from './sharding/shards';
-import { ClaimRequest, FanOutRequest, SchedulerRepository } from './scheduler.repository';
+import { ClaimRequest, FanOutRequest, PlacementFields, SchedulerRepository } from './scheduler.repository';
+import type { CandidatePool } from './placement/candidate-pool';
 
-/** How many queued tasks one pass considers: enough for every idle worker, within bounds. */
+/**
+ * How many queued tasks one pass may consider: enough for every idle worker to find one it fits
+ * behind tasks that fit none, within bounds. The queue is read in chunks, the first about the size
+ * of the idle fleet, further ones only while idle workers are left; so a pass over a homogeneous
+ * queue reads about as many tasks as it places.
+ */
 const PASS_BATCH = 500;
 const MIN_HEAD = 64;
 const HEAD_PER_IDLE_WORKER = 8;
+const FIRST_CHUNK_PER_IDLE_WORKER = 2;
+const MIN_CHUNK = 4;
 /** With no idle worker, the queue is read (for `unschedulable` reasons) at most this often. */
 const UNSCHEDULABLE_SCAN_MS = 1000;
 /** When PUBLISH on the topic reached nobody, wait this long before dispatching again. */
 const NO_SUBSCRIBER_BACKOFF_MS = 500;
+
+/** What one pass has decided so far. */
+interface PassPlan {
+  nowMs: number;
+  pool: CandidatePool;
+  /** Queued tasks not placed yet in this pass (the strategy's demand). */
+  demand: number;
+  planned: Planned[];
+  unschedulable: { id: string; reason: string }[];
+  /** Per requirement set, why no worker fits (one scan of the fleet each). */
+  reasons: Map<string, string>;
+  registered: WorkerView[] | null;
+}
 
 interface Planned {
   req: ClaimRequest | FanOutRequest;
@@ -117,65 +138,34 @@ export class SchedulerService implements BeforeApplicationShutdown {
    */
   private async pass(): Promise<boolean> {
     const passStart = performance.now();
-    let nowMs = Date.now();
+    const nowMs = Date.now();
     const pool = this.index.schedulable(nowMs);
     if (pool.size === 0 && nowMs - this.lastIdleScanMs < UNSCHEDULABLE_SCAN_MS) return false;
     if (pool.size === 0) this.lastIdleScanMs = nowMs;
-    const head = await this.repo.queueHead(Math.min(PASS_BATCH, Math.max(MIN_HEAD, HEAD_PER_IDLE_WORKER * pool.size)));
-    if (head.ids.length === 0) return false;
-    const fields = await this.repo.placementFields(head.ids);
-    nowMs = Date.now();
-    const planned: Planned[] = [];
-    const unschedulable: { id: string; reason: string }[] = [];
-    let registered: WorkerView[] | null = null;
-    const reasons = new Map<string, string>(); // per requirement set: one scan of the fleet each
-    let demand = head.depth;
-
-    for (let i = 0; i < head.ids.length; i++) {
-      const placeStart = performance.now();
-      const id = head.ids[i];
-      const f = fields[i];
-      const placement = this.placementOf(id, f.req);
-      if (!placement) continue;
-      const req = placement.requirements;
-      const group = pool.size > 0 ? pool.group(req, nowMs) : null;
-      // Retry on another worker where one fits; the one that failed is better than waiting forever.
-      const exclude = f.exclude && group && group.count(f.exclude) > 0 ? f.exclude : undefined;
-      if (!group || group.count(exclude) === 0) {
-        registered ??= this.index.snapshot(nowMs);
-        const key = JSON.stringify(req);
-        const why = reasons.get(key) ?? unschedulableReason(req, registered) ?? '';
-        reasons.set(key, why);
-        if (why !== (f.unschedulable ?? '')) unschedulable.push({ id, reason: why });
-        continue;
+    const limit = Math.min(PASS_BATCH, Math.max(MIN_HEAD, HEAD_PER_IDLE_WORKER * pool.size));
+    let chunk = pool.size === 0 ? limit : Math.min(limit, Math.max(MIN_CHUNK, FIRST_CHUNK_PER_IDLE_WORKER * pool.size));
+    let offset = 0;
+    let depth = -1;
+    let plan: PassPlan | null = null;
+    // Submissions landing ahead of the part already read shift the offsets: never plan a task twice.
+    const seen = new Set<string>();
+    for (;;) {
+      const head = await this.repo.queueHead(chunk, offset);
+      if (depth < 0) depth = head.depth;
+      offset += head.ids.length;
+      const ids = head.ids.filter((id) => !seen.has(id));
+      ids.forEach((id) => seen.add(id));
+      if (ids.length > 0) {
+        const fields = await this.repo.placementFields(ids);
+        plan ??= { nowMs: Date.now(), pool, demand: depth, planned: [], unschedulable: [], reasons: new Map(), registered: null };
+        ids.forEach((id, i) => this.planTask(plan!, id, fields[i]));
       }
-      const choice = chooseStrategyFor({ parallel: placement.parallel, available: group.available(exclude), count: group.count(exclude), demand, weights: this.config.scheduler });
-      demand = Math.max(1, demand - 1);
-      const shards = choice.strategy === 'data-parallel' ? shardCount(req.replicas, group.count(exclude), placement.maxShards, this.config.scheduler.maxAutoShards) : 1;
-      // The index sweeps stale workers out once a second; the ones picked are checked now.
-      const confirmed = (ws: WorkerView[]) => ws.every((w) => this.index.confirm(w.id, nowMs));
-      let chosen: WorkerView[] = [];
-      let strategy: Strategy = choice.strategy;
-      if (shards >= 2) {
-        do chosen = group.bestN(shards, exclude);
-        while (!confirmed(chosen));
-      }
-      if (chosen.length >= 2) {
-        planned.push({ req: { kind: 'shards', taskId: id, strategy, reason: `${choice.reason}; ${chosen.length} shards`, shards: [] }, name: f.name ?? id, workers: chosen.map((w) => w.id) });
-      } else {
-        if (strategy === 'data-parallel') strategy = 'best-fit';
-        const pick = () => (strategy === 'first-fit' ? group.first(exclude) : group.best(exclude));
-        let w = pick();
-        while (w && !this.index.confirm(w.id, nowMs)) w = pick();
-        if (!w) continue; // every candidate had gone stale: the next pass says why
-        chosen = [w];
-        planned.push({ req: { kind: 'single', taskId: id, workerId: w.id, strategy, reason: choice.reason }, name: f.name ?? id, workers: [w.id] });
-      }
-      // Busy from now on (out of every group), before the claim is sent: a newer IDLE event
-      // arriving meanwhile must win over this.
-      chosen.forEach((w) => this.index.markBusy(w.id));
-      this.metrics.placementSeconds.observe((performance.now() - placeStart) / 1000);
+      // Read on only while idle workers are left and the queue goes on.
+      if (head.ids.length < chunk || pool.size === 0 || offset >= Math.min(limit, head.depth)) break;
+      chunk = Math.min(limit - offset, chunk * 2);
     }
+    if (!plan) return false;
+    const { planned, unschedulable } = plan;
     try {
       await this.repo.setUnschedulable(unschedulable);
       if (planned.length === 0) return false;
@@ -185,10 +175,10 @@ export class SchedulerService implements BeforeApplicationShutdown {
       await this.refreshAll(planned.flatMap((p) => p.workers));
       throw err;
     }
-    const cutoffIso = new Date(nowMs - this.config.heartbeatTtlSec * 1000).toISOString();
+    const cutoffIso = new Date(plan.nowMs - this.config.heartbeatTtlSec * 1000).toISOString();
     const results = await this.repo.claim(
       planned.map((p) => p.req),
-      { topic: this.config.taskTopic, cutoffIso, ackDeadlineMs: nowMs + this.config.dispatchAckTimeoutSec * 1000, nowMs, fence: this.leadership.fence },
+      { topic: this.config.taskTopic, cutoffIso, ackDeadlineMs: plan.nowMs + this.config.dispatchAckTimeoutSec * 1000, nowMs: plan.nowMs, fence: this.leadership.fence },
     );
     let placed = 0;
     const refresh = new Set<string>();
@@ -218,7 +208,55 @@ export class SchedulerService implements BeforeApplicationShutdown {
     await this.refreshAll(refresh);
     this.metrics.passSeconds.observe((performance.now() - passStart) / 1000);
     if (this.pausedUntilMs > Date.now()) setTimeout(() => this.kick(), NO_SUBSCRIBER_BACKOFF_MS).unref();
-    return placed > 0 || refresh.size > 0;
+    // Another pass only when this one left queued tasks unread that the idle workers may fit.
+    return refresh.size > 0 || (placed > 0 && offset < depth);
+  }
+
+  /** Chooses the worker(s) of one queued task, or records why none can run it. */
+  private planTask(plan: PassPlan, id: string, f: PlacementFields): void {
+    const placeStart = performance.now();
+    const placement = this.placementOf(id, f.req);
+    if (!placement) return;
+    const { pool, nowMs } = plan;
+    const req = placement.requirements;
+    const group = pool.size > 0 ? pool.group(req, nowMs) : null;
+    // Retry on another worker where one fits; the one that failed is better than waiting forever.
+    const exclude = f.exclude && group && group.count(f.exclude) > 0 ? f.exclude : undefined;
+    if (!group || group.count(exclude) === 0) {
+      plan.registered ??= this.index.snapshot(nowMs);
+      const key = JSON.stringify(req);
+      const why = plan.reasons.get(key) ?? unschedulableReason(req, plan.registered) ?? '';
+      plan.reasons.set(key, why);
+      if (why !== (f.unschedulable ?? '')) plan.unschedulable.push({ id, reason: why });
+      return;
+    }
+    const choice = chooseStrategyFor({ parallel: placement.parallel, available: group.available(exclude), count: group.count(exclude), demand: plan.demand, weights: this.config.scheduler });
+    plan.demand = Math.max(1, plan.demand - 1);
+    const shards = choice.strategy === 'data-parallel' ? shardCount(req.replicas, group.count(exclude), placement.maxShards, this.config.scheduler.maxAutoShards) : 1;
+    // The index sweeps stale workers out once a second; the ones picked are checked now.
+    const confirmed = (ws: WorkerView[]) => ws.every((w) => this.index.confirm(w.id, nowMs));
+    let chosen: WorkerView[] = [];
+    let strategy: Strategy = choice.strategy;
+    if (shards >= 2) {
+      do chosen = group.bestN(shards, exclude);
+      while (!confirmed(chosen));
+    }
+    const name = f.name ?? id;
+    if (chosen.length >= 2) {
+      plan.planned.push({ req: { kind: 'shards', taskId: id, strategy, reason: `${choice.reason}; ${chosen.length} shards`, shards: [] }, name, workers: chosen.map((w) => w.id) });
+    } else {
+      if (strategy === 'data-parallel') strategy = 'best-fit';
+      const pick = () => (strategy === 'first-fit' ? group.first(exclude) : group.best(exclude));
+      let w = pick();
+      while (w && !this.index.confirm(w.id, nowMs)) w = pick();
+      if (!w) return; // every candidate had gone stale: the next pass says why
+      chosen = [w];
+      plan.planned.push({ req: { kind: 'single', taskId: id, workerId: w.id, strategy, reason: choice.reason }, name, workers: [w.id] });
+    }
+    // Busy from now on (out of every group), before the claim is sent: a newer IDLE event arriving
+    // meanwhile must win over this.
+    chosen.forEach((w) => this.index.markBusy(w.id));
+    this.metrics.placementSeconds.observe((performance.now() - placeStart) / 1000);
   }
 
   private async refreshAll(workers: Iterable<string>): Promise<void> {

@@ -76,6 +76,17 @@ describe('resource matching and strategies', () => {
     expect(done.unschedulable).toBeNull();
   });
 
+  it('an idle worker gets a task it fits from behind many it does not fit, in the same pass', async () => {
+    await s.worker({ id: 'small', hardware: CPU_HW(4, 16), behaviour: 'hold' });
+    const big = Array.from({ length: 40 }, (_, i) => taskYaml({ name: `big-${i}`, cpu: 32 }));
+    const res = await s.submit([...big, taskYaml({ name: 'fits' })].join('---\n'));
+    expect(res.status).toBe(200);
+    // The answer shows the state after the submission's scheduling pass.
+    const byName = Object.fromEntries(res.body.tasks.map((t: { name: string; status: string }) => [t.name, t.status]));
+    expect(byName['fits']).toBe('DISPATCHED');
+    expect(byName['big-0']).toBe('PENDING');
+  });
+
   it('queues by priority, then age, while the only worker is busy', async () => {
     const w = await s.worker({ id: 'w', hardware: CPU_HW(8, 32), behaviour: 'hold' });
     const first = ids(await s.submit(taskYaml({ name: 'first' })))[0];
