@@ -52,7 +52,8 @@ export async function startOrchestrator(opts: OrchestratorOptions): Promise<Orch
   const logFile = join(opts.dir, 'orchestrator.log');
   const out = openSync(join(opts.dir, 'orchestrator.out'), 'a');
   const profileDir = opts.cpuProfile ? join(opts.dir, 'cpu-profile') : null;
-  const nodeArgs: string[] = [];
+  // Extra node flags for the orchestrator only, for experiments (e.g. BENCH_ORCH_NODE_ARGS=--max-semi-space-size=64).
+  const nodeArgs: string[] = (process.env.BENCH_ORCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   if (profileDir) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', profileDir, '--require', join(__dirname, 'exit-on-message.js'));
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
