@@ -12,10 +12,24 @@ export interface HistogramScrape {
   sum: number;
 }
 
-export async function scrapeHistogram(baseUrl: string, name: string): Promise<HistogramScrape> {
+export async function scrapeMetrics(baseUrl: string): Promise<string> {
   const res = await fetch(`${baseUrl}/metrics`, { headers: { Authorization: `Bearer ${TOKEN}` } });
   if (!res.ok) throw new Error(`GET /metrics: ${res.status}`);
-  return parseHistogram(await res.text(), name);
+  return res.text();
+}
+
+export async function scrapeHistogram(baseUrl: string, name: string): Promise<HistogramScrape> {
+  return parseHistogram(await scrapeMetrics(baseUrl), name);
+}
+
+/** Every sample of metric `name` (exactly that name), by its label text (`kind="major"`, or ''). */
+export function samples(text: string, name: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    const m = /^([^\s{]+)(?:\{([^}]*)\})? (\S+)$/.exec(line);
+    if (m && m[1] === name) out[m[2] ?? ''] = Number(m[3]);
+  }
+  return out;
 }
 
 export function parseHistogram(text: string, name: string): HistogramScrape {
