@@ -41,7 +41,10 @@ export function deepMerge(base: PlainObject, over: PlainObject): PlainObject {
 /**
  * Assignment that creates an own property even for the key `__proto__`, which
  * YAML happily produces; a plain `obj[key] = v` would change the prototype instead.
+ * Keys that Object.prototype does not have (nearly all) take the plain assignment,
+ * several times faster than defineProperty.
  */
 function setOwn(target: PlainObject, key: string, value: unknown): void {
-  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  if (key in Object.prototype) Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  else target[key] = value;
 }

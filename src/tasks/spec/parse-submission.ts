@@ -10,6 +10,7 @@ import { Composer, CST, Document, LineCounter, Parser } from 'yaml';
 import { cloneJson, deepMerge, isPlainObject, PlainObject } from './deep-merge';
 import { parseCpuQuantity, parseMemoryQuantity } from './quantities';
 import { GpuRequirement, Requirements, SpecError, TaskDocument, TaskDraft } from './task-draft';
+import { loadWithJsYaml } from './yaml-fast-path';
 
 export interface ParseSubmissionOptions {
   /** yaml's `maxAliasCount`: how far aliases may expand before the document is refused as an alias bomb. */
@@ -24,7 +25,7 @@ const DEFAULT_MAX_ALIAS_EXPANSION = 100;
 const DEFAULT_MAX_DOCUMENTS = 1000;
 const PRIORITY_LIMIT = 1_000_000;
 /** Real task documents nest a handful of levels; yaml's recursion fails near 800. */
-const MAX_NESTING_DEPTH = 100;
+export const MAX_NESTING_DEPTH = 100;
 
 /** Keys that describe how a document expands; they are not part of any task's effective spec. */
 const EXPANSION_KEYS = ['stages', 'graph', 'dependsOn'];
@@ -48,8 +49,33 @@ export function parseSubmission(text: string, opts: ParseSubmissionOptions = {})
 // ---------------------------------------------------------------------------
 // YAML loading
 
-function loadDocuments(text: string, opts: ParseSubmissionOptions): unknown[] {
+/**
+ * How many submissions each YAML path loaded, for tests and diagnostics: a test
+ * checks that typical documents really take the fast path.
+ */
+export const yamlPathCounts = { fast: 0, yaml: 0 };
+
+/**
+ * The non-empty documents of `text` as plain data. Most texts take the js-yaml
+ * fast path (yaml-fast-path.ts), which gives exactly what loadWithYaml would;
+ * anything it does not handle, every refusal included, goes to loadWithYaml.
+ */
+export function loadDocuments(text: string, opts: ParseSubmissionOptions = {}): unknown[] {
   if (typeof text !== 'string') throw new SpecError('', 'Task document must be YAML text');
+  const maxDocuments = opts.maxDocuments ?? DEFAULT_MAX_DOCUMENTS;
+
+  const documents = loadWithJsYaml(text, MAX_NESTING_DEPTH);
+  // Too many documents: refused by loadWithYaml, with its message.
+  if (documents !== null && documents.length <= maxDocuments) {
+    yamlPathCounts.fast++;
+    return documents;
+  }
+  yamlPathCounts.yaml++;
+  return loadWithYaml(text, opts);
+}
+
+/** The reference path: every document the fast path accepts must load here to the same data. */
+export function loadWithYaml(text: string, opts: ParseSubmissionOptions = {}): unknown[] {
   const maxAliasCount = opts.maxAliasExpansion ?? DEFAULT_MAX_ALIAS_EXPANSION;
   const maxDocuments = opts.maxDocuments ?? DEFAULT_MAX_DOCUMENTS;
 
@@ -404,11 +430,13 @@ function expandDocument(document: unknown, docIndex: number): TaskDraft[] {
   return expandUnits(document, baseName, baseIds, unitList, docIndex);
 }
 
-/** A document without stages or graph; an empty `stages: []` is dropped (it means "no stages"). */
+/**
+ * A document without stages or graph; an empty `stages: []` is dropped (it means "no stages").
+ * Not copied: it was parsed for this submission and becomes this one task's document.
+ */
 function plainDocument(document: PlainObject): PlainObject {
-  const doc = cloneJson(document);
-  doc.spec = withoutKeys(doc.spec as PlainObject, ['stages']);
-  return doc;
+  const spec = document.spec as PlainObject;
+  return Object.hasOwn(spec, 'stages') ? { ...document, spec: withoutKeys(spec, ['stages']) } : document;
 }
 
 function readUnitList(spec: Fields): UnitList | null {
@@ -500,9 +528,11 @@ function checkUniqueNames(list: UnitList): void {
  * tasks have no ids yet.
  */
 function effectiveDocument(document: PlainObject, name: string, unit: Unit, externalIds: string[]): PlainObject {
-  const doc = cloneJson(document);
-  const spec = deepMerge(withoutKeys(doc.spec as PlainObject, EXPANSION_KEYS), withoutKeys(unit.spec, EXPANSION_KEYS));
+  // Each task gets its own copy of everything: deepMerge copies both specs, and
+  // cloneJson the other fields (spec is left out of that copy, then put back in its place).
+  const spec = deepMerge(withoutKeys(document.spec as PlainObject, EXPANSION_KEYS), withoutKeys(unit.spec, EXPANSION_KEYS));
   if (externalIds.length > 0) spec.dependsOn = externalIds;
+  const doc = cloneJson<PlainObject>({ ...document, spec: null });
   doc.spec = spec;
   doc.metadata = { ...(doc.metadata as PlainObject), name };
   return doc;
