@@ -240,6 +240,16 @@ describe('YAML handling', () => {
     expect(drafts.map((d) => d.requirements.memoryBytes)).toEqual([4 * Gi, 4 * Gi]);
   });
 
+  it.each([
+    ['a mapping that contains itself', 'spec: &s {taskType: echo, again: *s}'],
+    ['a list that contains itself', 'spec:\n  taskType: echo\n  loop: &l [1, *l]'],
+    ['a cycle through stages', 'spec: &s\n  taskType: echo\n  stages: [{name: a, spec: *s}]'],
+  ])('refuses %s (an alias inside its own anchor) with a clear message', (_name, body) => {
+    const text = `apiVersion: mloc/v1\nkind: InferenceTask\nmetadata: {name: cyclic}\n${body}\n`;
+    const error = refusal(() => parseSubmission(text));
+    expect(error).toEqual({ path: '', message: 'YAML alias refers to a node that contains it (a cycle): not task data' });
+  });
+
   it('honours maxAliasExpansion', () => {
     const text = `${yamlOf(BASE).trimEnd()}\nextra: &x [1]\nmore: *x\n`;
     expect(parseSubmission(text)).toHaveLength(1);

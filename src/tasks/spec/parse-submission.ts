@@ -147,8 +147,9 @@ function isToken(token: CST.Token | null | undefined): token is CST.Token {
  * an alias bomb stops after a few hundred nodes instead of exhausting memory.
  */
 function toPlainData(doc: Document.Parsed, maxAliasCount: number): unknown {
+  let value: unknown;
   try {
-    return doc.toJS({ maxAliasCount });
+    value = doc.toJS({ maxAliasCount });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     // yaml signals the limit only through these messages ("Excessive alias count
@@ -157,6 +158,33 @@ function toPlainData(doc: Document.Parsed, maxAliasCount: number): unknown {
       throw new SpecError('', `YAML aliases expand beyond the allowed limit (maxAliasCount ${maxAliasCount})`);
     }
     throw new SpecError('', `Invalid YAML: ${message}`);
+  }
+  assertAcyclic(value);
+  return value;
+}
+
+/**
+ * An alias inside its own anchor (`spec: &s {again: *s}`) makes a cyclic value, which no task
+ * document can be (cloning or storing it would overflow the stack or throw). Checked with an
+ * explicit stack; shared, non-cyclic aliases are fine and are bounded by maxAliasCount.
+ */
+function assertAcyclic(root: unknown): void {
+  const onPath = new Set<object>();
+  const stack: { node: object; children: unknown[]; next: number }[] = [];
+  const enter = (value: unknown) => {
+    if (typeof value !== 'object' || value === null) return;
+    if (onPath.has(value)) throw new SpecError('', 'YAML alias refers to a node that contains it (a cycle): not task data');
+    onPath.add(value);
+    stack.push({ node: value, children: Object.values(value), next: 0 });
+  };
+  enter(root);
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1];
+    if (top.next < top.children.length) enter(top.children[top.next++]);
+    else {
+      onPath.delete(top.node);
+      stack.pop();
+    }
   }
 }
 
