@@ -208,6 +208,26 @@ describe('YAML handling', () => {
     expect(error.message).toMatch(expectedMessage);
   });
 
+  // Our linear duplicate-key check must refuse exactly what yaml's own (quadratic) one refused,
+  // at the same position: these expectations are what yaml reported before the change.
+  it.each([
+    ['a: 1\na: 2\n', '(line 2, column 1)'],
+    ['x: {a: 1, a: 2}\n', '(line 1, column 11)'],
+    ['x:\n  - {b: 1}\n  - c: 1\n    c: 2\n', '(line 4, column 5)'],
+    ['~: 1\nnull: 2\n', '(line 2, column 1)'],
+    ['a:\n  b: 1\n  b: 2\na: 3\n', '(line 3, column 3)'],
+    ['anchored: &x {p: 1, p: 2}\n', '(line 1, column 21)'],
+  ])('refuses the duplicate key in %j where yaml did', (text, where) => {
+    expect(refusal(() => parseSubmission(text))).toEqual({ path: '', message: `Invalid YAML: Map keys must be unique ${where}` });
+  });
+
+  it.each([['? [a]\n: 1\n? [a]\n: 2\n'], ['.nan: 1\n.nan: 2\n'], ['1: a\n"1": b\n'], ['&k a: 1\nb: *k\n']])(
+    'does not call %j a duplicate, as yaml did not',
+    (text) => {
+      expect(refusal(() => parseSubmission(text)).message).toBe('Missing required field: spec');
+    },
+  );
+
   const nested = (depth: number) => `${yamlOf(BASE).trimEnd()}\nextra: ${'['.repeat(depth)}1${']'.repeat(depth)}\n`;
 
   it('accepts reasonable nesting', () => {

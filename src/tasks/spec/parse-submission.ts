@@ -6,7 +6,7 @@
  * graph nodes expanded into effective documents (expandDocument) -> each
  * effective document validated into a draft (buildDraft / readTask).
  */
-import { Composer, CST, Document, LineCounter, Parser } from 'yaml';
+import { Composer, CST, Document, isScalar, LineCounter, Parser, visit } from 'yaml';
 import { cloneJson, deepMerge, isPlainObject, PlainObject } from './deep-merge';
 import { parseCpuQuantity, parseMemoryQuantity } from './quantities';
 import { GpuRequirement, Requirements, SpecError, TaskDocument, TaskDraft } from './task-draft';
@@ -89,12 +89,16 @@ export function loadWithYaml(text: string, opts: ParseSubmissionOptions = {}): u
     // `!!timestamp` tags, so documents only ever hold JSON-like data.
     schema: 'core',
     logLevel: 'error',
+    // yaml's own check is quadratic in the keys of a mapping: firstDuplicateKey below instead.
+    uniqueKeys: false,
   });
 
   const documents: unknown[] = [];
   for (const doc of composer.compose(tokens)) {
     const [error] = doc.errors;
     if (error) throw new SpecError('', `Invalid YAML: ${error.message}${describePosition(lineCounter, error.pos[0])}`);
+    const duplicate = firstDuplicateKey(doc);
+    if (duplicate !== undefined) throw new SpecError('', `Invalid YAML: Map keys must be unique${describePosition(lineCounter, duplicate)}`);
 
     const value = toPlainData(doc, maxAliasCount);
     if (value === null || value === undefined) continue; // empty document, e.g. after a trailing `---`
@@ -104,6 +108,33 @@ export function loadWithYaml(text: string, opts: ParseSubmissionOptions = {}): u
     documents.push(value);
   }
   return documents;
+}
+
+/**
+ * yaml's own duplicate-key check (its default `uniqueKeys`) compares each key of a mapping with
+ * every earlier one: a 0.8 MB mapping of 68,000 keys took minutes of CPU, blocking the process.
+ * This is the same rule (scalar keys equal when their values are ===, so `~` and `null` collide,
+ * `1` and `"1"` do not, nor two `.nan`; collection keys never) with a Set per mapping: linear.
+ * Returns the offset of the earliest key that repeats one before it, as yaml would report it.
+ */
+function firstDuplicateKey(doc: Document.Parsed): number | undefined {
+  let first: number | undefined;
+  visit(doc, {
+    Map(_key, map) {
+      const seen = new Set<unknown>();
+      for (const pair of map.items) {
+        const key = pair.key;
+        if (!isScalar(key) || Number.isNaN(key.value)) continue;
+        if (seen.has(key.value)) {
+          const offset = key.range?.[0];
+          if (offset !== undefined && (first === undefined || offset < first)) first = offset;
+          break;
+        }
+        seen.add(key.value);
+      }
+    },
+  });
+  return first;
 }
 
 /**
