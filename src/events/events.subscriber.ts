@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { ORCHESTRATOR_SOURCE, PROTOCOL_V2, TASKS_EVENTS_CHANNEL, WORKERS_EVENTS_CHANNEL, WorkerEvent, WorkerTaskEvent } from '../contracts/protocol';
 import { RedisService } from '../redis/redis.service';
+import { LeadershipService } from '../leadership/leadership.service';
 import { SchedulerService } from '../scheduler/scheduler.service';
 import { WorkerIndex } from '../scheduler/worker-index';
 import { TasksRepository } from '../tasks/tasks.repository';
@@ -25,7 +26,13 @@ export class EventsSubscriber implements OnApplicationBootstrap {
     private readonly tasks: TasksRepository,
     private readonly index: WorkerIndex,
     private readonly scheduler: SchedulerService,
-  ) {}
+    private readonly leadership: LeadershipService,
+  ) {
+    this.ownSubmission = `"instance":${JSON.stringify(leadership.instanceId)}`;
+  }
+
+  /** How this instance's own ORCH_TASK_SUBMITTED events name it. */
+  private readonly ownSubmission: string;
 
   onApplicationBootstrap() {
     this.redis.sub.on('message', (channel: string, raw: string) => this.onMessage(channel, raw));
@@ -43,8 +50,9 @@ export class EventsSubscriber implements OnApplicationBootstrap {
   }
 
   private onTaskMessage(raw: string) {
-    // A submission on another replica: the leader places it (a false match costs one pass).
-    if (raw.includes('"ORCH_TASK_SUBMITTED"')) this.scheduler.kick();
+    // A submission on another replica: the leader places it (a false match costs one pass). Our own
+    // submissions already ran a pass (TasksService.submit), so they need none.
+    if (raw.includes('"ORCH_TASK_SUBMITTED"') && !raw.includes(this.ownSubmission)) this.scheduler.kick();
     // Most of the traffic is our own lifecycle events: only text that can be a report is parsed.
     // (Matching on our own markers instead could drop a real report whose result quotes them.)
     if (!REPORT_TYPE.test(raw)) return;

@@ -30,8 +30,9 @@ const SCAN_CHUNK = 500;
 export class TasksRepository {
   constructor(private readonly redis: RedisService) {}
 
-  async createBatch(rows: NewTaskRow[], nowMs: number): Promise<SubmitOutcome> {
-    const payload = JSON.stringify({ tasks: rows.map((r) => ({ ...r, owner: r.owner ?? '' })) });
+  /** `instance`: the submitting orchestrator, named on each ORCH_TASK_SUBMITTED event. */
+  async createBatch(rows: NewTaskRow[], nowMs: number, instance: string): Promise<SubmitOutcome> {
+    const payload = JSON.stringify({ instance, tasks: rows.map((r) => ({ ...r, owner: r.owner ?? '' })) });
     return JSON.parse((await this.redis.run('submit-tasks', nowMs, [payload])) as string) as SubmitOutcome;
   }
 

@@ -4,6 +4,7 @@ import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/env';
 import { DomainError } from '../common/errors';
 import { TASK_STATUSES } from '../contracts/task-states';
+import { LeadershipService } from '../leadership/leadership.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { SchedulerService } from '../scheduler/scheduler.service';
 import { parseSubmission } from './spec/parse-submission';
@@ -40,6 +41,7 @@ export class TasksService {
     private readonly repo: TasksRepository,
     private readonly scheduler: SchedulerService,
     private readonly metrics: MetricsService,
+    private readonly leadership: LeadershipService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -57,7 +59,7 @@ export class TasksService {
     }
     const ids = new Map(drafts.map((d) => [d.key, randomUUID()]));
     const rows = dependencyOrder(drafts).map((d) => this.toRow(d, ids));
-    const outcome = await this.repo.createBatch(rows, Date.now());
+    const outcome = await this.repo.createBatch(rows, Date.now(), this.leadership.instanceId);
     if (!outcome.ok) {
       const draft = drafts.find((d) => d.key === outcome.key);
       throw new DomainError(

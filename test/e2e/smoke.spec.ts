@@ -1,4 +1,6 @@
-import { TestStack, taskYaml } from '../support/test-app';
+import { LeadershipService } from '../../src/leadership/leadership.service';
+import { firstId, TestStack, taskYaml } from '../support/test-app';
+import { waitFor } from '../support/wait-for';
 import { CPU_HW } from '../support/fake-worker';
 
 describe('smoke', () => {
@@ -32,5 +34,24 @@ describe('reports whose result quotes our own markers', () => {
     await s.worker({ id: 'w1', hardware: CPU_HW(), result: () => quoting });
     const id = (await s.submit(taskYaml({ name: 'quoting' }))).body.tasks[0].task_id;
     expect((await s.waitForStatus(id, 'DONE')).result).toEqual(quoting);
+  });
+});
+
+describe('ORCH_TASK_SUBMITTED', () => {
+  let s: TestStack;
+  beforeAll(async () => {
+    s = await new TestStack().start();
+  });
+  afterAll(() => s.stop());
+
+  it('names the submitting instance (which skips the extra pass for its own submissions)', async () => {
+    const spy = s.redis.client();
+    const events: Record<string, unknown>[] = [];
+    spy.on('message', (_c: string, m: string) => events.push(JSON.parse(m)));
+    await spy.subscribe('tasks.events');
+    const id = firstId(await s.submit(taskYaml({ name: 'named' })));
+    const ev = await waitFor(() => events.find((e) => e.type === 'ORCH_TASK_SUBMITTED' && e.task_id === id) ?? null);
+    expect(ev).toMatchObject({ name: 'named', source: 'orchestrator', instance: s.app.get(LeadershipService).instanceId });
+    spy.disconnect();
   });
 });

@@ -1,5 +1,6 @@
 -- submit-tasks: creates every task of one submission, all or none.
--- ARGV[4] = JSON {tasks: [{id, key, owner, fields: {field: string}, deps: [id]}]}, deps before dependents.
+-- ARGV[4] = JSON {instance, tasks: [{id, key, owner, fields: {field: string}, deps: [id]}]}, deps before
+-- dependents; `instance` (the submitting orchestrator) is carried on ORCH_TASK_SUBMITTED.
 -- Returns JSON {ok: true, tasks: [{id, status}]} or {ok: false, error: 'unknown_dependency', key, dependency}.
 -- Race prevented: a dependency that finishes between validation and creation. Both happen in this
 -- one script, so a new task either sees its dependency DONE/ended or is registered as its dependent
@@ -43,7 +44,7 @@ for _, t in ipairs(payload.tasks) do
     end
   end
   redis.call('HSET', k, 'waiting_on', json_array(waiting))
-  publish_task_event('ORCH_TASK_SUBMITTED', id, { name = t.fields.name })
+  publish_task_event('ORCH_TASK_SUBMITTED', id, { name = t.fields.name, instance = payload.instance })
   if dead then
     local name = redis.call('HGET', tkey(dead), 'name') or ''
     finalize(id, dead_status, 'dependency ' .. dead .. ' (' .. name .. ') ended ' .. dead_status)
