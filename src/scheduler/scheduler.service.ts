@@ -233,8 +233,10 @@ export class SchedulerService implements BeforeApplicationShutdown {
     const choice = chooseStrategyFor({ parallel: placement.parallel, available: group.available(exclude), count: group.count(exclude), demand: plan.demand, weights: this.config.scheduler });
     plan.demand = Math.max(1, plan.demand - 1);
     const shards = choice.strategy === 'data-parallel' ? shardCount(req.replicas, group.count(exclude), placement.maxShards, this.config.scheduler.maxAutoShards) : 1;
-    // The index sweeps stale workers out once a second; the ones picked are checked now.
-    const confirmed = (ws: WorkerView[]) => ws.every((w) => this.index.confirm(w.id, nowMs));
+    // The index sweeps stale workers out once a second; the ones picked are checked now. One that
+    // fails is purged from every group, so each retry below makes progress.
+    const usable = (w: WorkerView) => this.index.confirm(w.id, nowMs) || (pool.purge(w.id), false);
+    const confirmed = (ws: WorkerView[]) => ws.every(usable);
     let chosen: WorkerView[] = [];
     let strategy: Strategy = choice.strategy;
     if (shards >= 2) {
@@ -248,7 +250,7 @@ export class SchedulerService implements BeforeApplicationShutdown {
       if (strategy === 'data-parallel') strategy = 'best-fit';
       const pick = () => (strategy === 'first-fit' ? group.first(exclude) : group.best(exclude));
       let w = pick();
-      while (w && !this.index.confirm(w.id, nowMs)) w = pick();
+      while (w && !usable(w)) w = pick();
       if (!w) return; // every candidate had gone stale: the next pass says why
       chosen = [w];
       plan.planned.push({ req: { kind: 'single', taskId: id, workerId: w.id, strategy, reason: choice.reason }, name, workers: [w.id] });

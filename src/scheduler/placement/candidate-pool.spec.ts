@@ -127,6 +127,19 @@ describe('CandidatePool', () => {
     }
   });
 
+  it('purge takes a worker out of every group, even a view the pool no longer knows', () => {
+    const pool = poolOf(fleet());
+    const g = pool.group(req(4), 0);
+    const stray = { ...fleet()[2] }; // a different view of 'cpu' than the one in the pool
+    pool.purge('cpu');
+    expect(g.best()?.id).toBe('mid');
+    expect(g.count()).toBe(2);
+    expect(pool.size).toBe(3);
+    expect(g.available()).toBeCloseTo(2);
+    pool.add(stray);
+    expect(g.best()?.id).toBe('cpu');
+  });
+
   it('drops the least recently used groups beyond its limit', () => {
     const pool = poolOf(fleet());
     for (let cpu = 1; cpu <= 300; cpu++) pool.group(req(cpu), cpu);

@@ -98,6 +98,23 @@ export class CandidateGroup {
     removeSorted(this.byOrder, w, byOrder);
     this.weightSum -= workerWeight(w, this.weights);
   }
+
+  /** Removes worker `id` by a scan, whatever view of it the group holds. */
+  purge(id: string): void {
+    this.ids.delete(id);
+    removeId(this.byFit, id);
+    const w = removeId(this.byOrder, id);
+    if (w) this.weightSum -= workerWeight(w, this.weights);
+  }
+}
+
+/** Removes every view of worker `id` from `arr`, wherever it is (a linear scan). */
+function removeId(arr: WorkerView[], id: string): WorkerView | undefined {
+  let found: WorkerView | undefined;
+  for (let i = arr.length - 1; i >= 0; i--) {
+    if (arr[i].id === id) found = arr.splice(i, 1)[0];
+  }
+  return found;
 }
 
 function removeSorted(arr: WorkerView[], w: WorkerView, cmp: (a: WorkerView, b: WorkerView) => number) {
@@ -154,6 +171,16 @@ export class CandidatePool {
     if (!w) return;
     this.members.delete(id);
     for (const g of this.groups.values()) g.remove(w);
+  }
+
+  /**
+   * Takes worker `id` out of the pool and of every group by a scan, whatever view of it they hold.
+   * The scheduler calls it when a worker it was offered turns out not to be schedulable, so that
+   * it can never be offered again even if the pool and a group disagreed about it.
+   */
+  purge(id: string): void {
+    this.members.delete(id);
+    for (const g of this.groups.values()) g.purge(id);
   }
 
   /** The group of requirement set `req`, built on first use and kept up to date from then on. */
