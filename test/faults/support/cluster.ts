@@ -127,7 +127,9 @@ export class Scenario {
     await Promise.all(this.fleets.map((f) => f.kill()));
     await Promise.all(this.orchestrators.map((o) => o.kill()));
     await this.redis.destroy();
-    rmSync(this.dir, { recursive: true, force: true });
+    // KEEP_FAULT_DIR=1 keeps the logs (orchestrator-<port>.log, dispatches.jsonl) for a post-mortem.
+    if (process.env.KEEP_FAULT_DIR) console.log(`fault scenario files kept in ${this.dir}`);
+    else rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
