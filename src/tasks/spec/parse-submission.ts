@@ -65,13 +65,19 @@ export function loadDocuments(text: string, opts: ParseSubmissionOptions = {}): 
   const maxDocuments = opts.maxDocuments ?? DEFAULT_MAX_DOCUMENTS;
 
   const documents = loadWithJsYaml(text, MAX_NESTING_DEPTH);
-  // Too many documents: refused by loadWithYaml, with its message.
-  if (documents !== null && documents.length <= maxDocuments) {
+  if (documents !== null) {
     yamlPathCounts.fast++;
+    // The fast path gives exactly the yaml path's documents, so this is the yaml path's refusal,
+    // without parsing a text that is too big again, slowly.
+    if (documents.length > maxDocuments) throw tooManyDocuments(maxDocuments);
     return documents;
   }
   yamlPathCounts.yaml++;
   return loadWithYaml(text, opts);
+}
+
+function tooManyDocuments(maxDocuments: number): SpecError {
+  return new SpecError('', `Too many task documents: at most ${maxDocuments} per submission`);
 }
 
 /** The reference path: every document the fast path accepts must load here to the same data. */
@@ -103,7 +109,7 @@ export function loadWithYaml(text: string, opts: ParseSubmissionOptions = {}): u
     const value = toPlainData(doc, maxAliasCount);
     if (value === null || value === undefined) continue; // empty document, e.g. after a trailing `---`
     if (documents.length === maxDocuments) {
-      throw new SpecError('', `Too many task documents: at most ${maxDocuments} per submission`);
+      throw tooManyDocuments(maxDocuments);
     }
     documents.push(value);
   }

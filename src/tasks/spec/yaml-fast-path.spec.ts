@@ -163,7 +163,7 @@ describe('YAML fast path: same documents as the yaml path', () => {
     expect(Date.now() - started).toBeLessThan(2000);
   });
 
-  it('leaves too many documents to the yaml path, which refuses them with its message', () => {
+  it('refuses too many documents with the yaml path\'s message', () => {
     const text = multiDoc([taskYaml({ name: 'a' }), taskYaml({ name: 'b' }), taskYaml({ name: 'c' })]);
     expect(outcome(() => loadDocuments(text, { maxDocuments: 2 }))).toStrictEqual({
       refusal: 'Too many task documents: at most 2 per submission',
