@@ -10,6 +10,7 @@ import type { Redis } from 'ioredis';
  */
 export const SCRIPT_NAMES = [
   'submit-tasks',
+  'queue-head',
   'claim-dispatch',
   'dispatch-shards',
   'ack-task',

@@ -4,7 +4,7 @@ import { RedisService } from '../redis/redis.service';
 import { commandName, scriptPrefix } from '../redis/scripts';
 
 export interface QueueHead {
-  ids: string[];
+  tasks: QueuedTask[];
   depth: number;
 }
 
@@ -24,40 +24,37 @@ export interface FanOutRequest {
   shards: { id: string; worker: string; fields: Record<string, string> }[];
 }
 
-/** The ready queue and the placement scripts. */
-/** What placement reads of a queued task. */
-export interface PlacementFields {
+/** A queued task with what placement reads of it. */
+export interface QueuedTask {
+  id: string;
   req: string | null;
   exclude: string | null;
   unschedulable: string | null;
   name: string | null;
 }
 
+const str = (v: string | number | null | undefined): string | null => (v === null || v === undefined ? null : String(v));
+
+/** The ready queue and the placement scripts. */
 @Injectable()
 export class SchedulerRepository {
   constructor(private readonly redis: RedisService) {}
 
-  /** The first `n` ready tasks (priority, then age) and the queue's depth, in one round trip. */
-  /** `n` queued ids from position `offset` (highest priority, then oldest, first), and the queue's length. */
+  /**
+   * `n` queued tasks from position `offset` (highest priority, then oldest, first) with the fields
+   * placement needs, and the queue's length: one script, one round trip.
+   */
   async queueHead(n: number, offset = 0): Promise<QueueHead> {
-    const res = (await this.redis.cmd.pipeline().zrange(Keys.queue, String(offset), String(offset + n - 1)).zcard(Keys.queue).exec()) ?? [];
-    if (res[0]?.[0]) throw res[0][0];
-    return { ids: (res[0]?.[1] as string[]) ?? [], depth: Number(res[1]?.[1] ?? 0) };
+    const raw = (await this.redis.run('queue-head', Date.now(), [offset, n])) as (string | number | null)[];
+    const tasks: QueuedTask[] = [];
+    for (let i = 1; i + 4 < raw.length; i += 5) {
+      tasks.push({ id: String(raw[i]), req: str(raw[i + 1]), exclude: str(raw[i + 2]), unschedulable: str(raw[i + 3]), name: str(raw[i + 4]) });
+    }
+    return { tasks, depth: Number(raw[0] ?? 0) };
   }
 
   async queueDepth(): Promise<number> {
     return this.redis.cmd.zcard(Keys.queue);
-  }
-
-  /** Fields of queued tasks that placement needs, one pipelined round trip. */
-  async placementFields(ids: string[]): Promise<PlacementFields[]> {
-    const pipe = this.redis.cmd.pipeline();
-    for (const id of ids) pipe.hmget(Keys.task(id), 'req', 'exclude', 'unschedulable', 'name');
-    const res = (await pipe.exec()) ?? [];
-    return res.map(([, v]) => {
-      const [req, exclude, unschedulable, name] = (v as (string | null)[] | null) ?? [];
-      return { req: req ?? null, exclude: exclude ?? null, unschedulable: unschedulable ?? null, name: name ?? null };
-    });
   }
 
   /** The fields of parents that their shards inherit. */

@@ -10,7 +10,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import { chooseStrategyFor, unschedulableReason } from './placement/place';
 import type { Strategy, WorkerView } from './placement/types';
 import { shardCount, shardDocument } from './sharding/shards';
-import { ClaimRequest, FanOutRequest, PlacementFields, SchedulerRepository } from './scheduler.repository';
+import { ClaimRequest, FanOutRequest, QueuedTask, SchedulerRepository } from './scheduler.repository';
 import type { CandidatePool } from './placement/candidate-pool';
 
 /**
@@ -65,6 +65,8 @@ export class SchedulerService implements BeforeApplicationShutdown {
   private pausedUntilMs = 0;
   private lastIdleScanMs = 0;
   private readonly placementCache = new Map<string, StoredPlacement>();
+  /** Tasks a waiting submission asked about (runPassFor): task id → its worker(s) once dispatched. */
+  private readonly watched = new Map<string, string[] | null>();
   private enabled = true;
 
   constructor(
@@ -104,6 +106,26 @@ export class SchedulerService implements BeforeApplicationShutdown {
     if (this.running) this.again = true;
     else this.running = this.loop();
     return done;
+  }
+
+  /**
+   * runPass, then which of `taskIds` a pass dispatched meanwhile, and to which worker(s) (more than
+   * one for a fan-out): a submission answers from this without reading its tasks back. The ids
+   * must be new (just created), so no pass can have claimed them before this call.
+   */
+  async runPassFor(taskIds: string[]): Promise<Map<string, string[]>> {
+    for (const id of taskIds) this.watched.set(id, null);
+    const placed = new Map<string, string[]>();
+    try {
+      await this.runPass();
+    } finally {
+      for (const id of taskIds) {
+        const workers = this.watched.get(id);
+        if (workers) placed.set(id, workers);
+        this.watched.delete(id);
+      }
+    }
+    return placed;
   }
 
   private async loop(): Promise<void> {
@@ -152,16 +174,15 @@ export class SchedulerService implements BeforeApplicationShutdown {
     for (;;) {
       const head = await this.repo.queueHead(chunk, offset);
       if (depth < 0) depth = head.depth;
-      offset += head.ids.length;
-      const ids = head.ids.filter((id) => !seen.has(id));
-      ids.forEach((id) => seen.add(id));
-      if (ids.length > 0) {
-        const fields = await this.repo.placementFields(ids);
+      offset += head.tasks.length;
+      for (const t of head.tasks) {
+        if (seen.has(t.id)) continue;
+        seen.add(t.id);
         plan ??= { nowMs: Date.now(), pool, demand: depth, planned: [], unschedulable: [], reasons: new Map(), registered: null };
-        ids.forEach((id, i) => this.planTask(plan!, id, fields[i]));
+        this.planTask(plan, t);
       }
       // Read on only while idle workers are left and the queue goes on.
-      if (head.ids.length < chunk || pool.size === 0 || offset >= Math.min(limit, head.depth)) break;
+      if (head.tasks.length < chunk || pool.size === 0 || offset >= Math.min(limit, head.depth)) break;
       chunk = Math.min(limit - offset, chunk * 2);
     }
     if (!plan) return false;
@@ -188,6 +209,7 @@ export class SchedulerService implements BeforeApplicationShutdown {
         placed++;
         this.metrics.tasksDispatched.inc({ strategy: p.req.strategy });
         this.placementCache.delete(p.req.taskId);
+        if (this.watched.has(p.req.taskId)) this.watched.set(p.req.taskId, p.workers);
         this.log.log(`dispatched ${p.name}`, { taskId: p.req.taskId, strategy: p.req.strategy, worker: p.workers.length > 1 ? p.workers : p.workers[0], reason: p.req.reason });
         return;
       }
@@ -213,8 +235,9 @@ export class SchedulerService implements BeforeApplicationShutdown {
   }
 
   /** Chooses the worker(s) of one queued task, or records why none can run it. */
-  private planTask(plan: PassPlan, id: string, f: PlacementFields): void {
+  private planTask(plan: PassPlan, f: QueuedTask): void {
     const placeStart = performance.now();
+    const id = f.id;
     const placement = this.placementOf(id, f.req);
     if (!placement) return;
     const { pool, nowMs } = plan;

@@ -204,4 +204,17 @@ describe('Lua scripts', () => {
     expect(await r.hget(Keys.task(t), 'status')).toBe('DISPATCHED');
     expect(await run('finish-task', t, w, 'succeeded', '{}', 120, 2)).toBe('done');
   });
+  it('queue-head: a chunk of the queue from an offset, in priority order, with the placement fields and the depth', async () => {
+    const [a, b, c] = [uid('t'), uid('t'), uid('t')];
+    // Priorities far above every other test's tasks, so these three are the head of the queue.
+    await submit([{ id: a, fields: { priority: '1000' } }, { id: b, fields: { priority: '1001', req: '{"x":1}' } }, { id: c, fields: { priority: '1000' } }]);
+    await r.hset(Keys.task(c), 'exclude', 'w-bad', 'unschedulable', 'no worker has 8 GPUs');
+    await r.hdel(Keys.task(a), 'name');
+    const depth = await r.zcard(Keys.queue);
+    const head = (await run('queue-head', 0, 3)) as (string | number | null)[];
+    expect(head).toEqual([depth, b, '{"x":1}', null, null, `task-${b}`, a, '{}', null, null, null, c, '{}', 'w-bad', 'no worker has 8 GPUs', `task-${c}`]);
+    expect(await run('queue-head', 2, 1)).toEqual([depth, c, '{}', 'w-bad', 'no worker has 8 GPUs', `task-${c}`]);
+    expect(await run('queue-head', depth, 5)).toEqual([depth]);
+    expect(await run('queue-head', 0, 0)).toEqual([depth]);
+  });
 });
