@@ -107,7 +107,7 @@ export function toTaskResponse(h: Record<string, string>): TaskResponse {
   };
 }
 
-/** Maps the few stored fields of a submission answer (TasksRepository.getSummaries). Pure. */
+/** Maps the few fields of a submission answer (built by TasksService.submit from the submit script's result). Pure. */
 export function toSubmittedTask(h: Record<string, string>): SubmittedTask {
   return {
     task_id: h.id,

@@ -11,8 +11,16 @@ export interface NewTaskRow {
   fields: Record<string, string>;
 }
 
+/** A task as submit-tasks left it: its status and the dependencies it waits on. */
+export interface CreatedTask {
+  id: string;
+  status: string;
+  waiting_on: string[];
+  waiting: number;
+}
+
 export type SubmitOutcome =
-  | { ok: true; tasks: { id: string; status: string }[] }
+  | { ok: true; tasks: CreatedTask[] }
   | { ok: false; error: 'unknown_dependency'; key: string; dependency: string };
 
 export interface ListFilter {
@@ -33,7 +41,10 @@ export class TasksRepository {
   /** `instance`: the submitting orchestrator, named on each ORCH_TASK_SUBMITTED event. */
   async createBatch(rows: NewTaskRow[], nowMs: number, instance: string): Promise<SubmitOutcome> {
     const payload = JSON.stringify({ instance, tasks: rows.map((r) => ({ ...r, owner: r.owner ?? '' })) });
-    return JSON.parse((await this.redis.run('submit-tasks', nowMs, [payload])) as string) as SubmitOutcome;
+    const outcome = JSON.parse((await this.redis.run('submit-tasks', nowMs, [payload])) as string) as SubmitOutcome;
+    // cjson encodes an empty list as {}.
+    if (outcome.ok) for (const t of outcome.tasks) t.waiting_on = Array.isArray(t.waiting_on) ? t.waiting_on : [];
+    return outcome;
   }
 
   async get(id: string): Promise<Record<string, string> | null> {
@@ -47,13 +58,6 @@ export class TasksRepository {
     for (const id of ids) pipe.hgetall(Keys.task(id));
     const res = (await pipe.exec()) ?? [];
     return res.map(([err, h]) => (err ? null : (h as Record<string, string>))).filter((h): h is Record<string, string> => !!h && !!h.id);
-  }
-
-  /** The fields a submission answer shows, without the (large) document. */
-  async getSummaries(ids: string[]): Promise<Record<string, string>[]> {
-    const fields = ['id', 'name', 'status', 'assigned_worker', 'topic', 'waiting_on', 'retries', 'max_retries'];
-    const rows = await this.getFields(ids, fields);
-    return rows.map((row) => Object.fromEntries(fields.map((f, i) => [f, row[i] ?? ''])));
   }
 
   async getFields(ids: string[], fields: string[]): Promise<(string | null)[][]> {

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/env';
 import { DomainError } from '../common/errors';
-import { TASK_STATUSES } from '../contracts/task-states';
+import { MULTI_WORKER, TASK_STATUSES } from '../contracts/task-states';
 import { LeadershipService } from '../leadership/leadership.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { SchedulerService } from '../scheduler/scheduler.service';
@@ -70,11 +70,22 @@ export class TasksService {
     }
     this.metrics.tasksSubmitted.inc(drafts.length);
     this.log.log(`accepted ${drafts.length} task(s)`, { taskIds: [...ids.values()].slice(0, 20) });
-    await this.scheduler.runPass();
-    // Answer in document order, with the state the first scheduling pass left.
-    const docOrder = drafts.map((d) => ids.get(d.key)!);
-    const records = await this.repo.getSummaries(docOrder);
-    return { ok: true, count: records.length, tasks: records.map(toSubmittedTask) };
+    const placed = await this.scheduler.runPassFor(outcome.tasks.filter((t) => t.status === 'PENDING' && t.waiting === 0).map((t) => t.id));
+    // Answer in document order, with the state the first scheduling pass left: what the submit
+    // script returned, and where that pass sent each task (no read back).
+    const created = new Map(outcome.tasks.map((t) => [t.id, t]));
+    const rowOf = new Map(rows.map((r) => [r.id, r]));
+    const tasks = drafts.map((d) => {
+      const id = ids.get(d.key)!;
+      const t = created.get(id)!;
+      const row = rowOf.get(id)!.fields;
+      const workers = placed.get(id);
+      // A single task is DISPATCHED to its worker; a fanned-out parent is RUNNING on MULTI (its shards hold the workers).
+      const status = workers ? (workers.length === 1 ? 'DISPATCHED' : 'RUNNING') : t.status;
+      const worker = workers ? (workers.length === 1 ? workers[0] : MULTI_WORKER) : '';
+      return toSubmittedTask({ ...row, status, assigned_worker: worker, waiting_on: JSON.stringify(t.waiting_on) });
+    });
+    return { ok: true, count: tasks.length, tasks };
   }
 
   private toRow(d: TaskDraft, ids: Map<string, string>): NewTaskRow {

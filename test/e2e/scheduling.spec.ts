@@ -217,6 +217,51 @@ describe('retries and failure propagation', () => {
   });
 });
 
+describe('the submission answer', () => {
+  let s: TestStack;
+  beforeEach(async () => {
+    s = await new TestStack().start();
+  });
+  afterEach(() => s.stop());
+
+  // The answer is built from the submit script's result and the pass's claims, not read back:
+  // it must say exactly what the stored tasks say.
+  const summary = (t: Record<string, any>) => ({ task_id: t.task_id, name: t.name, status: t.status, assigned_worker: t.assigned_worker, topic: t.topic, waiting_on: t.waiting_on, retries: t.retries, max_retries: t.max_retries });
+
+  it('shows each task as the first pass left it: dispatched with its worker, waiting with its dependencies, ended with its dependency', async () => {
+    // 'ignore': the workers never acknowledge, so the tasks stay DISPATCHED while we compare.
+    await s.worker({ id: 'w1', hardware: CPU_HW(8, 32), behaviour: 'ignore' });
+    const cancelled = ids(await s.submit(taskYaml({ name: 'doomed', cpu: 64 })))[0];
+    expect((await s.http().post(`/api/v1/tasks/${cancelled}/cancel`).set(s.authHeader())).status).toBe(200);
+    const res = await s.submit([
+      example('pipeline-stages.yaml'),
+      taskYaml({ name: 'orphan', extraSpec: `dependsOn: [${cancelled}]` }),
+      taskYaml({ name: 'too-big', cpu: 64 }),
+    ].join('\n---\n'));
+    expect(res.status).toBe(200);
+    const tasks = res.body.tasks as Record<string, any>[];
+    expect(tasks.map((t) => [t.name, t.status, t.assigned_worker])).toEqual([
+      ['draft-refine-format:draft', 'DISPATCHED', 'w1'],
+      ['draft-refine-format:refine', 'PENDING', null],
+      ['draft-refine-format:format', 'PENDING', null],
+      ['orphan', 'CANCELLED', null],
+      ['too-big', 'PENDING', null],
+    ]);
+    expect(tasks[1].waiting_on).toEqual([tasks[0].task_id]);
+    for (const t of tasks) expect(summary(t)).toEqual(summary(await s.task(t.task_id)));
+  });
+
+  it('shows a fanned-out parent RUNNING on MULTI', async () => {
+    for (let i = 0; i < 2; i++) await s.worker({ id: `g${i}`, hardware: GPU_HW(['NVIDIA L4']), behaviour: 'ignore' });
+    const res = await s.submit(taskYaml({ name: 'sharded', taskType: 'inference', gpu: '{type: any, count: 1}', extraSpec: 'parallel: {enabled: true, max_shards: 2}' }));
+    expect(res.body.tasks).toHaveLength(1);
+    expect(res.body.tasks[0]).toMatchObject({ status: 'RUNNING', assigned_worker: 'MULTI' });
+    const parent = await s.task(res.body.tasks[0].task_id);
+    expect(summary(res.body.tasks[0])).toEqual(summary(parent));
+    expect(parent.children).toHaveLength(2);
+  });
+});
+
 describe('data-parallel shards', () => {
   let s: TestStack;
   beforeEach(async () => {
