@@ -72,7 +72,7 @@ export class EventsSubscriber implements OnApplicationBootstrap {
     if (ev.type === 'STATUS' && ev.source !== ORCHESTRATOR_SOURCE) this.onWorkerStatus(ev);
     this.index
       .apply(ev)
-      .then((mayPlace) => mayPlace && this.scheduler.kick())
+      .then((mayPlace) => mayPlace && this.scheduler.kick('worker-free'))
       .catch((err) => this.log.warn(`could not apply ${ev.type} of ${ev.worker_id}: ${String(err)}`));
   }
 

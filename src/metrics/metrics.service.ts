@@ -29,6 +29,13 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  /** Reads of the ready queue (one script each): what scheduling costs Redis when there is little to place. */
+  readonly queueReads = new Counter({
+    name: 'mloc_scheduler_queue_reads_total',
+    help: 'Chunks of the ready queue read by scheduling passes (one Redis script each)',
+    registers: [this.registry],
+  });
+
   readonly tasksDispatched = new Counter({
     name: 'mloc_tasks_dispatched_total',
     help: 'Tasks dispatched (a fan-out counts once), by placement strategy',

@@ -65,6 +65,14 @@ export class SchedulerService implements BeforeApplicationShutdown {
   private pausedUntilMs = 0;
   private lastIdleScanMs = 0;
   private readonly placementCache = new Map<string, StoredPlacement>();
+  /**
+   * True when a pass saw the ready queue empty and nothing that may queue a task has happened
+   * since (submission, report, tick, cancel, reconciliation: every kick but `worker-free`). A worker
+   * turning idle then needs no pass. Wrong only towards "not empty"; the tick kicks every second.
+   */
+  private queueEmpty = false;
+  /** Counts the events that may have queued a task; a pass trusts an empty queue only if none came meanwhile. */
+  private queueChanges = 0;
   /** Tasks a waiting submission asked about (runPassFor): task id → its worker(s) once dispatched. */
   private readonly watched = new Map<string, string[] | null>();
   private enabled = true;
@@ -86,8 +94,15 @@ export class SchedulerService implements BeforeApplicationShutdown {
     await this.running?.catch(() => undefined);
   }
 
-  /** Asks for a pass soon; many kicks in one tick make one pass. */
-  kick(): void {
+  /**
+   * Asks for a pass soon; many kicks in one tick make one pass. `worker-free` (a worker became
+   * idle) asks only when tasks may be waiting: a pass that saw the queue empty, with nothing
+   * queued since, makes it a no-op. Every other kick says the queue may have changed.
+   */
+  kick(why?: 'worker-free'): void {
+    if (why === 'worker-free') {
+      if (this.queueEmpty) return;
+    } else this.queueMayHaveChanged();
     if (this.kickTimer || !this.enabled) return;
     this.kickTimer = setImmediate(() => {
       this.kickTimer = null;
@@ -100,6 +115,7 @@ export class SchedulerService implements BeforeApplicationShutdown {
    * started after this call has finished (not when the loop drains: under steady load it never does).
    */
   runPass(): Promise<void> {
+    this.queueMayHaveChanged();
     // Only the leader places tasks; a follower's submissions reach it through ORCH_TASK_SUBMITTED.
     if (!this.enabled || !this.leadership.isLeader) return Promise.resolve();
     const done = new Promise<void>((resolve) => this.waiters.push({ pass: this.passesStarted + 1, resolve }));
@@ -147,6 +163,11 @@ export class SchedulerService implements BeforeApplicationShutdown {
     }
   }
 
+  private queueMayHaveChanged() {
+    this.queueEmpty = false;
+    this.queueChanges++;
+  }
+
   private settleWaiters(upToPass: number) {
     const ready = this.waiters.filter((w) => w.pass <= upToPass);
     if (ready.length === 0) return;
@@ -161,6 +182,7 @@ export class SchedulerService implements BeforeApplicationShutdown {
   private async pass(): Promise<boolean> {
     const passStart = performance.now();
     const nowMs = Date.now();
+    const changes = this.queueChanges;
     const pool = this.index.schedulable(nowMs);
     if (pool.size === 0 && nowMs - this.lastIdleScanMs < UNSCHEDULABLE_SCAN_MS) return false;
     if (pool.size === 0) this.lastIdleScanMs = nowMs;
@@ -172,8 +194,14 @@ export class SchedulerService implements BeforeApplicationShutdown {
     // Submissions landing ahead of the part already read shift the offsets: never plan a task twice.
     const seen = new Set<string>();
     for (;;) {
+      this.metrics.queueReads.inc();
       const head = await this.repo.queueHead(chunk, offset);
-      if (depth < 0) depth = head.depth;
+      if (depth < 0) {
+        depth = head.depth;
+        // Replies come in order on one connection: whatever queued a task before this read shows
+        // in it, and whatever queues one later is a kick that comes after this line.
+        if (depth === 0 && changes === this.queueChanges) this.queueEmpty = true;
+      }
       offset += head.tasks.length;
       for (const t of head.tasks) {
         if (seen.has(t.id)) continue;

@@ -46,4 +46,20 @@ describe('GET /metrics', () => {
     // Process metrics come with it.
     expect(sample(after, 'mloc_process_resident_memory_bytes')).toBeGreaterThan(0);
   });
+  it('a worker turning idle while the queue is empty costs no queue read', async () => {
+    const w = await s.worker({ id: 'idler', hardware: CPU_HW() });
+    const reads = async () => sample((await s.http().get('/metrics').set(s.authHeader())).text, 'mloc_scheduler_queue_reads_total') ?? NaN;
+    await new Promise((r) => setTimeout(r, 300));
+    const before = await reads();
+    // Spaced out so that each event would make a pass of its own (kicks within one tick coalesce).
+    for (let i = 0; i < 10; i++) {
+      await w.setStatus('IDLE');
+      await new Promise((r) => setTimeout(r, 40));
+    }
+    // At most the once-a-second maintenance tick's pass; without the empty-queue shortcut, ten.
+    expect((await reads()) - before).toBeLessThanOrEqual(1);
+    // And a task that arrives is still placed at once.
+    const id = firstId(await s.submit(taskYaml({ name: 'after-idle' })));
+    expect((await s.waitForStatus(id, 'DONE')).status).toBe('DONE');
+  });
 });
