@@ -28,8 +28,9 @@ export class TaskEventsService {
     else if (outcome === 'failed') this.log.warn(`task failed for good`, { ...fields, error: payload });
     else this.log.log(`task done`, fields);
     if (outcome.startsWith('parent_ready:')) await this.aggregate(outcome.slice('parent_ready:'.length));
-    // The worker is free again (and dependents may be ready) whatever happened to the task.
-    this.scheduler.kick();
+    // The worker is free again whatever happened to the task. Only 'done' says for sure that nothing
+    // was queued (no dependent became ready, no retry); anything else may have queued a task.
+    this.scheduler.kick(outcome === 'done' ? 'worker-free' : undefined);
   }
 
   /** Merges the shards' results in shard order into the parent and finishes it (idempotent). */

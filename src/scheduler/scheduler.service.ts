@@ -256,6 +256,8 @@ export class SchedulerService implements BeforeApplicationShutdown {
       }
     });
     await this.refreshAll(refresh);
+    // Every task the queue held was read and dispatched: it is empty, unless something queued one since.
+    if (placed === depth && refresh.size === 0 && changes === this.queueChanges) this.queueEmpty = true;
     this.metrics.passSeconds.observe((performance.now() - passStart) / 1000);
     if (this.pausedUntilMs > Date.now()) setTimeout(() => this.kick(), NO_SUBSCRIBER_BACKOFF_MS).unref();
     // Another pass only when this one left queued tasks unread that the idle workers may fit.

@@ -138,6 +138,18 @@ describe('Lua scripts', () => {
     expect(await r.zscore(Keys.queue, child)).not.toBeNull();
   });
 
+  it("finish-task: says 'done:queued' exactly when a dependent became ready (the scheduler then looks at the queue)", async () => {
+    const [a, b, c, wa, wb] = [uid('t'), uid('t'), uid('t'), uid('w'), uid('w')];
+    await submit([{ id: a }, { id: b }, { id: c, deps: [a, b] }]);
+    await registerWorker(wa);
+    await registerWorker(wb);
+    expect([await claim(a, wa), await claim(b, wb)]).toEqual(['ok', 'ok']);
+    expect(await run('finish-task', a, wa, 'succeeded', '{}', 120, '')).toBe('done');
+    expect(await r.zscore(Keys.queue, c)).toBeNull();
+    expect(await run('finish-task', b, wb, 'succeeded', '{}', 120, '')).toBe('done:queued');
+    expect(await r.zscore(Keys.queue, c)).not.toBeNull();
+  });
+
   it('expire-unacked vs ack-task: an acknowledged dispatch is never expired', async () => {
     const [t, w] = [uid('t'), uid('w')];
     await submit([{ id: t }]);

@@ -1,7 +1,8 @@
 -- finish-task: a worker reported TASK_SUCCEEDED or TASK_FAILED.
 -- ARGV[4] task id, [5] worker id, [6] 'succeeded' | 'failed', [7] result JSON or error text,
 -- [8] retry backoff cap (s), [9] attempt number or '' (v1 events carry none).
--- Returns 'done', 'parent_ready:<id>', 'retry', 'failed', or 'ignored:<why>'.
+-- Returns 'done' ('done:queued' when dependents became ready), 'parent_ready:<id>', 'retry', 'failed',
+-- or 'ignored:<why>'.
 -- Race prevented: duplicated or late events. Only the worker that holds the current attempt can
 -- change the task, once; a shard is counted into its parent exactly once.
 local id, w, outcome = ARGV[4], ARGV[5], ARGV[6]

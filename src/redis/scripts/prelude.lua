@@ -219,15 +219,21 @@ local function cascade_end(root, status, err)
 end
 
 -- A dependency finished successfully: dependents that wait on nothing else become ready.
+-- Returns how many were queued.
 local function release_dependents(id)
+  local queued = 0
   for _, d in ipairs(redis.call('SMEMBERS', P .. 'task:' .. id .. ':dependents')) do
     local dk = tkey(d)
     local waiting = decode_list(redis.call('HGET', dk, 'waiting_on'))
     local rest = {}
     for _, x in ipairs(waiting) do if x ~= id then table.insert(rest, x) end end
     redis.call('HSET', dk, 'waiting_on', json_array(rest))
-    if #rest == 0 and redis.call('HGET', dk, 'status') == 'PENDING' then enqueue(d) end
+    if #rest == 0 and redis.call('HGET', dk, 'status') == 'PENDING' then
+      enqueue(d)
+      queued = queued + 1
+    end
   end
+  return queued
 end
 
 -- The current attempt failed (worker report, lost worker, no acknowledgement): retry on another
@@ -263,8 +269,9 @@ local function fail_attempt(id, w, err, backoff_cap_sec)
   return 'failed'
 end
 
--- The current attempt succeeded. Returns 'done', or 'parent_ready:<id>' when this was the last
--- shard of a parent, which the caller then aggregates and finalizes.
+-- The current attempt succeeded. Returns 'done' ('done:queued' when dependents became ready), or
+-- 'parent_ready:<id>' when this was the last shard of a parent, which the caller then aggregates and
+-- finalizes.
 local function succeed(id, w, result_json)
   local k = tkey(id)
   redis.call('ZREM', P .. 'inflight', id)
@@ -272,7 +279,7 @@ local function succeed(id, w, result_json)
   record_attempt(id, w, 'succeeded', nil)
   redis.call('HSET', k, 'result', result_json, 'error', '')
   finalize(id, 'DONE', nil)
-  release_dependents(id)
+  local queued = release_dependents(id)
   local parent = redis.call('HGET', k, 'parent_id')
   if parent and parent ~= '' then
     local pk = tkey(parent)
@@ -281,5 +288,5 @@ local function succeed(id, w, result_json)
     local pst = redis.call('HGET', pk, 'status')
     if done >= total and pst and not FINAL[pst] then return 'parent_ready:' .. parent end
   end
-  return 'done'
+  return queued > 0 and 'done:queued' or 'done'
 end
