@@ -3,6 +3,7 @@ import { SchedulerModule } from '../scheduler/scheduler.module';
 import { TasksController } from './tasks.controller';
 import { TasksRepository } from './tasks.repository';
 import { TasksService } from './tasks.service';
+import { YamlThread } from './yaml-thread';
 
-@Module({ imports: [SchedulerModule], controllers: [TasksController], providers: [TasksRepository, TasksService], exports: [TasksRepository, TasksService] })
+@Module({ imports: [SchedulerModule], controllers: [TasksController], providers: [TasksRepository, TasksService, YamlThread], exports: [TasksRepository, TasksService] })
 export class TasksModule {}

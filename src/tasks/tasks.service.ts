@@ -7,10 +7,11 @@ import { MULTI_WORKER, TASK_STATUSES } from '../contracts/task-states';
 import { LeadershipService } from '../leadership/leadership.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { SchedulerService } from '../scheduler/scheduler.service';
-import { parseSubmission } from './spec/parse-submission';
+import { parseSubmissionWith } from './spec/parse-submission';
 import { SpecError, TaskDraft } from './spec/task-draft';
 import { StoredPlacement, SubmittedTask, TaskResponse, toSubmittedTask, toTaskResponse } from './task-record';
 import { ListFilter, NewTaskRow, TasksRepository } from './tasks.repository';
+import { YamlThread } from './yaml-thread';
 
 export const DEFAULT_LIST_LIMIT = 1000;
 export const MAX_LIST_LIMIT = 10_000;
@@ -42,6 +43,7 @@ export class TasksService {
     private readonly scheduler: SchedulerService,
     private readonly metrics: MetricsService,
     private readonly leadership: LeadershipService,
+    private readonly yamlThread: YamlThread,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -52,7 +54,7 @@ export class TasksService {
   async submit(text: string): Promise<{ ok: true; count: number; tasks: SubmittedTask[] }> {
     let drafts: TaskDraft[];
     try {
-      drafts = parseSubmission(text);
+      drafts = await parseSubmissionWith(text, this.yamlThread.load);
     } catch (err) {
       if (err instanceof SpecError) throw new DomainError('invalid_task', err.message, err.path || undefined);
       throw err;

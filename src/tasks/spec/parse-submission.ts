@@ -6,32 +6,38 @@
  * graph nodes expanded into effective documents (expandDocument) -> each
  * effective document validated into a draft (buildDraft / readTask).
  */
-import { Composer, CST, Document, isScalar, LineCounter, Parser, visit } from 'yaml';
 import { cloneJson, deepMerge, isPlainObject, PlainObject } from './deep-merge';
 import { parseCpuQuantity, parseMemoryQuantity } from './quantities';
 import { GpuRequirement, Requirements, SpecError, TaskDocument, TaskDraft } from './task-draft';
 import { loadWithJsYaml } from './yaml-fast-path';
+import { DEFAULT_MAX_DOCUMENTS, loadWithYaml, MAX_NESTING_DEPTH, ParseSubmissionOptions, tooManyDocuments } from './yaml-slow-path';
 
-export interface ParseSubmissionOptions {
-  /** yaml's `maxAliasCount`: how far aliases may expand before the document is refused as an alias bomb. */
-  maxAliasExpansion?: number;
-  /** Most non-empty documents accepted in one submission. */
-  maxDocuments?: number;
-}
+export { loadWithYaml, MAX_NESTING_DEPTH };
+export type { ParseSubmissionOptions };
 
-const DEFAULT_MAX_ALIAS_EXPANSION = 100;
-// Batches of 500 are a normal way to submit (the benchmarks use them). A submission is created by
-// one atomic script (all or none), which holds Redis about 0.15 ms per task: 1,000 caps that stall.
-const DEFAULT_MAX_DOCUMENTS = 1000;
 const PRIORITY_LIMIT = 1_000_000;
-/** Real task documents nest a handful of levels; yaml's recursion fails near 800. */
-export const MAX_NESTING_DEPTH = 100;
 
 /** Keys that describe how a document expands; they are not part of any task's effective spec. */
 const EXPANSION_KEYS = ['stages', 'graph', 'dependsOn'];
 
 export function parseSubmission(text: string, opts: ParseSubmissionOptions = {}): TaskDraft[] {
-  const documents = loadDocuments(text, opts);
+  return draftsOf(loadDocuments(text, opts));
+}
+
+/**
+ * parseSubmission, with the `yaml` path (the slow one, taken by refusals and rare constructs) run by
+ * `loadSlow`, e.g. on a worker thread (yaml-thread.ts) so that a big text cannot hold the event loop.
+ */
+export async function parseSubmissionWith(
+  text: string,
+  loadSlow: (text: string, opts: ParseSubmissionOptions) => Promise<unknown[]>,
+  opts: ParseSubmissionOptions = {},
+): Promise<TaskDraft[]> {
+  return draftsOf(loadFast(text, opts) ?? (await loadSlow(text, opts)));
+}
+
+/** The drafts of loaded documents: stages and graphs expanded, every task validated. */
+function draftsOf(documents: unknown[]): TaskDraft[] {
   if (documents.length === 0) throw new SpecError('', 'Empty task document');
 
   // Paths only need the document index when there is more than one document.
@@ -61,6 +67,11 @@ export const yamlPathCounts = { fast: 0, yaml: 0 };
  * anything it does not handle, every refusal included, goes to loadWithYaml.
  */
 export function loadDocuments(text: string, opts: ParseSubmissionOptions = {}): unknown[] {
+  return loadFast(text, opts) ?? loadWithYaml(text, opts);
+}
+
+/** The fast path's documents, or null when the text must go to the `yaml` path (loadWithYaml). */
+export function loadFast(text: string, opts: ParseSubmissionOptions = {}): unknown[] | null {
   if (typeof text !== 'string') throw new SpecError('', 'Task document must be YAML text');
   const maxDocuments = opts.maxDocuments ?? DEFAULT_MAX_DOCUMENTS;
 
@@ -73,163 +84,9 @@ export function loadDocuments(text: string, opts: ParseSubmissionOptions = {}): 
     return documents;
   }
   yamlPathCounts.yaml++;
-  return loadWithYaml(text, opts);
+  return null;
 }
 
-function tooManyDocuments(maxDocuments: number): SpecError {
-  return new SpecError('', `Too many task documents: at most ${maxDocuments} per submission`);
-}
-
-/** The reference path: every document the fast path accepts must load here to the same data. */
-export function loadWithYaml(text: string, opts: ParseSubmissionOptions = {}): unknown[] {
-  const maxAliasCount = opts.maxAliasExpansion ?? DEFAULT_MAX_ALIAS_EXPANSION;
-  const maxDocuments = opts.maxDocuments ?? DEFAULT_MAX_DOCUMENTS;
-
-  // What yaml's parseAllDocuments does, split in two so that nesting can be
-  // checked between the (iterative) CST parser and the (recursive) composer.
-  const lineCounter = new LineCounter();
-  const tokens = Array.from(new Parser(lineCounter.addNewLine).parse(text));
-  checkNesting(tokens, lineCounter);
-  const composer = new Composer({
-    // The core schema even under `%YAML 1.1` and for explicit `!!binary`/`!!set`/
-    // `!!timestamp` tags, so documents only ever hold JSON-like data.
-    schema: 'core',
-    logLevel: 'error',
-    // yaml's own check is quadratic in the keys of a mapping: firstDuplicateKey below instead.
-    uniqueKeys: false,
-  });
-
-  const documents: unknown[] = [];
-  for (const doc of composer.compose(tokens)) {
-    const [error] = doc.errors;
-    if (error) throw new SpecError('', `Invalid YAML: ${error.message}${describePosition(lineCounter, error.pos[0])}`);
-    const duplicate = firstDuplicateKey(doc);
-    if (duplicate !== undefined) throw new SpecError('', `Invalid YAML: Map keys must be unique${describePosition(lineCounter, duplicate)}`);
-
-    const value = toPlainData(doc, maxAliasCount);
-    if (value === null || value === undefined) continue; // empty document, e.g. after a trailing `---`
-    if (documents.length === maxDocuments) {
-      throw tooManyDocuments(maxDocuments);
-    }
-    documents.push(value);
-  }
-  return documents;
-}
-
-/**
- * yaml's own duplicate-key check (its default `uniqueKeys`) compares each key of a mapping with
- * every earlier one: a 0.8 MB mapping of 68,000 keys took minutes of CPU, blocking the process.
- * This is the same rule (scalar keys equal when their values are ===, so `~` and `null` collide,
- * `1` and `"1"` do not, nor two `.nan`; collection keys never) with a Set per mapping: linear.
- * Returns the offset of the earliest key that repeats one before it, as yaml would report it.
- */
-function firstDuplicateKey(doc: Document.Parsed): number | undefined {
-  let first: number | undefined;
-  visit(doc, {
-    Map(_key, map) {
-      const seen = new Set<unknown>();
-      for (const pair of map.items) {
-        const key = pair.key;
-        if (!isScalar(key) || Number.isNaN(key.value)) continue;
-        if (seen.has(key.value)) {
-          const offset = key.range?.[0];
-          if (offset !== undefined && (first === undefined || offset < first)) first = offset;
-          break;
-        }
-        seen.add(key.value);
-      }
-    },
-  });
-  return first;
-}
-
-/**
- * yaml composes documents recursively. Nesting deep enough to exhaust the stack
- * does not merely fail one request: a later parse in the same process can then
- * abort node with a fatal "RegExpCompiler Allocation failed" (seen with yaml 2.9
- * on node 20 parsing `a: [[[...]]]` 5,000 deep, then 20,000 deep). The CST
- * parser is iterative, so depth is measured on its tokens, before composing.
- */
-function checkNesting(tokens: CST.Token[], lineCounter: LineCounter): void {
-  const pending = tokens.map((token) => ({ token, depth: 0 }));
-  for (let next = pending.pop(); next; next = pending.pop()) {
-    const { token, depth } = next;
-    if (depth > MAX_NESTING_DEPTH) {
-      const where = describePosition(lineCounter, token.offset);
-      throw new SpecError('', `Task document is nested too deeply (more than ${MAX_NESTING_DEPTH} levels)${where}`);
-    }
-    for (const child of childTokens(token)) pending.push({ token: child, depth: depth + 1 });
-  }
-}
-
-function childTokens(token: CST.Token): CST.Token[] {
-  switch (token.type) {
-    case 'document':
-      return token.value ? [token.value] : [];
-    case 'block-map':
-    case 'block-seq':
-    case 'flow-collection':
-      return (token.items as CST.CollectionItem[]).flatMap((item) => [item.key, item.value]).filter(isToken);
-    default:
-      return [];
-  }
-}
-
-function isToken(token: CST.Token | null | undefined): token is CST.Token {
-  return token !== null && token !== undefined;
-}
-
-/**
- * Aliases are only expanded here, and yaml counts the expansion as it goes, so
- * an alias bomb stops after a few hundred nodes instead of exhausting memory.
- */
-function toPlainData(doc: Document.Parsed, maxAliasCount: number): unknown {
-  let value: unknown;
-  try {
-    value = doc.toJS({ maxAliasCount });
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    // yaml signals the limit only through these messages ("Excessive alias count
-    // indicates a resource exhaustion attack", "Alias resolution is disabled").
-    if (/alias count|alias resolution is disabled/i.test(message)) {
-      throw new SpecError('', `YAML aliases expand beyond the allowed limit (maxAliasCount ${maxAliasCount})`);
-    }
-    throw new SpecError('', `Invalid YAML: ${message}`);
-  }
-  assertAcyclic(value);
-  return value;
-}
-
-/**
- * An alias inside its own anchor (`spec: &s {again: *s}`) makes a cyclic value, which no task
- * document can be (cloning or storing it would overflow the stack or throw). Checked with an
- * explicit stack; shared, non-cyclic aliases are fine and are bounded by maxAliasCount.
- */
-function assertAcyclic(root: unknown): void {
-  const onPath = new Set<object>();
-  const stack: { node: object; children: unknown[]; next: number }[] = [];
-  const enter = (value: unknown) => {
-    if (typeof value !== 'object' || value === null) return;
-    if (onPath.has(value)) throw new SpecError('', 'YAML alias refers to a node that contains it (a cycle): not task data');
-    onPath.add(value);
-    stack.push({ node: value, children: Object.values(value), next: 0 });
-  };
-  enter(root);
-  while (stack.length > 0) {
-    const top = stack[stack.length - 1];
-    if (top.next < top.children.length) enter(top.children[top.next++]);
-    else {
-      onPath.delete(top.node);
-      stack.pop();
-    }
-  }
-}
-
-function describePosition(lineCounter: LineCounter, offset: number | undefined): string {
-  if (offset === undefined) return '';
-  const { line, col } = lineCounter.linePos(offset);
-  return ` (line ${line}, column ${col})`;
-}
 
 // ---------------------------------------------------------------------------
 // Paths and refusals
