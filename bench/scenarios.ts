@@ -184,16 +184,36 @@ const throughputSingle: Scenario = {
   },
 };
 
+/**
+ * What held the orchestrator's event loop between two scrapes: its delay (sampled every 10 ms by
+ * prom-client; p99 and max, ms) and GC time by kind (ms). A tail of the latency that these do not
+ * show is spent outside the orchestrator: in Redis, the other processes, or waiting for a core.
+ */
+function orchestratorPauses(before: string, after: string) {
+  const one = (name: string) => round((samples(after, name)[''] ?? NaN) * 1000);
+  const gc = (text: string) => samples(text, 'mloc_nodejs_gc_duration_seconds_sum');
+  const [gcBefore, gcAfter] = [gc(before), gc(after)];
+  return {
+    eventLoopDelayP99Ms: one('mloc_nodejs_eventloop_lag_p99_seconds'),
+    eventLoopDelayMaxMs: one('mloc_nodejs_eventloop_lag_max_seconds'),
+    gcMs: Object.fromEntries(Object.keys(gcAfter).map((k) => [k.replace(/^kind="(.*)"$/, '$1'), round((gcAfter[k] - (gcBefore[k] ?? 0)) * 1000)])),
+  };
+}
+
 /** Submits `count` tasks at `rate`/s, one per request, and measures submit → dispatch seen. */
 async function latencyRun(st: Stack, prefix: string, count: number, rate: number) {
   await prepare(st, { dispatch: true, done: true });
+  // The orchestrator's event-loop delay histogram restarts at every scrape: this one starts the run's.
+  const metricsBefore = await scrapeMetrics(st.orch.baseUrl);
   const win = await st.beginWindow();
   const sub = await st.load.call<SubmitResult>('submitAtRate', { prefix, count, ratePerSec: rate }, doneTimeoutMs(count) + (count / rate) * 1000);
   await st.load.call('waitDispatched', { timeoutMs: 30_000 }, 40_000);
   const done = await st.load.call<WaitDone>('waitDone', { timeoutMs: doneTimeoutMs(count) }, doneTimeoutMs(count) + 30_000);
   const w = await win.end(done.done);
+  const orchestrator = orchestratorPauses(metricsBefore, await scrapeMetrics(st.orch.baseUrl));
   const lat = await st.load.call<{ latencies: number[]; toCreated: number[]; createdToDispatch: number[]; notSeen: number }>('dispatchLatencies');
   return {
+    orchestrator,
     sub,
     done,
     w,
@@ -215,13 +235,15 @@ const latency: Scenario = {
       const r = await latencyRun(st, `${st.prefix}-t`, P.tasks, P.rate);
       await checkRun(st, res, 'run', r.done, r.sim, r.sub);
       res.checks.push({ name: 'every dispatch seen by the observer', ok: r.notSeen === 0, detail: `${r.notSeen} not seen` });
-      res.figures = { submitToDispatchMs: r.lat, ...r.split, requestMs: r.sub.requestMs, achievedRate: round(r.sub.achievedRate), lateSends: r.sub.late };
+      res.figures = { submitToDispatchMs: r.lat, ...r.split, requestMs: r.sub.requestMs, achievedRate: round(r.sub.achievedRate), lateSends: r.sub.late, orchestrator: r.orchestrator };
       res.redis = { run: r.w };
       res.rows.push(row('submit → dispatch p50', fmt(r.lat.p50, ' ms')));
       res.rows.push(row('submit → dispatch p99', fmt(r.lat.p99, ' ms'), '≤ 10 ms', r.lat.p99 !== null && r.lat.p99 <= 10));
       res.rows.push(row('of which submit → task created / created → dispatch, p99', `${fmt(r.split.submitToCreatedMs.p99, ' ms')} / ${fmt(r.split.createdToDispatchMs.p99, ' ms')}`));
       res.rows.push(row('request p50 / p99 (the answer waits for a scheduling pass)', `${fmt(r.sub.requestMs.p50, ' ms')} / ${fmt(r.sub.requestMs.p99, ' ms')}`));
       res.rows.push(row('achieved submission rate', fmt(r.sub.achievedRate, '/s')));
+      const gcTotal = Object.values(r.orchestrator.gcMs).reduce((a: number, b) => a + (b ?? 0), 0);
+      res.rows.push(row('orchestrator event-loop delay p99 / max; GC during the run', `${fmt(r.orchestrator.eventLoopDelayP99Ms, ' ms')} / ${fmt(r.orchestrator.eventLoopDelayMaxMs, ' ms')}; ${fmt(round(gcTotal), ' ms')}`));
     });
   },
 };
