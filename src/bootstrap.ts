@@ -1,6 +1,7 @@
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
+import { ExpressAdapterWithPrototypes } from './common/express-adapter';
 import { createWinston, WinstonLogger } from './common/logging';
 import { setupOpenApi } from './common/openapi';
 import type { AppConfig } from './config/env';
@@ -24,7 +25,7 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
       console: opts.console,
     }),
   );
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), { logger, bodyParser: false });
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), new ExpressAdapterWithPrototypes(), { logger, bodyParser: false });
   app.useBodyParser('json', { limit: config.maxTaskBytes });
   app.useBodyParser('text', { type: YAML_TYPES, limit: config.maxTaskBytes });
   setupOpenApi(app);
