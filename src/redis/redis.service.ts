@@ -32,8 +32,12 @@ export class RedisService implements OnApplicationShutdown {
       maxRetriesPerRequest: 1,
       retryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 3000),
     };
-    // Auto-pipelining sends the commands of one event-loop tick in one write: fewer syscalls.
-    this.cmd = new Redis(config.redisUrl, { ...opts, enableAutoPipelining: true, connectionName: 'mloc-orchestrator' });
+    // No auto-pipelining. It saves writes, but it builds an ioredis Pipeline for every tick's commands,
+    // and each Pipeline defines an accessor on itself and copies the script commands onto itself:
+    // per-instance hidden classes in V8's old generation, which made every young GC take ~7 ms.
+    // Turned off (alternating bench runs): GC time during the latency run halved, its p99 fell from
+    // ~27 to ~17 ms, and throughput was the same or better. Batches that matter are pipelined explicitly.
+    this.cmd = new Redis(config.redisUrl, { ...opts, enableAutoPipelining: false, connectionName: 'mloc-orchestrator' });
     // The subscriber keeps its queue and waits: SUBSCRIBE issued before the first connect must not
     // fail, and ioredis subscribes again by itself after every reconnect.
     this.sub = new Redis(config.redisUrl, { ...opts, enableOfflineQueue: true, maxRetriesPerRequest: null, connectionName: 'mloc-orchestrator-sub' });
