@@ -65,20 +65,33 @@ export class SchedulerRepository {
     return ((await pipe.exec()) ?? []).map(([, v]) => Object.fromEntries(fields.map((f, i) => [f, ((v as (string | null)[]) ?? [])[i] ?? ''])));
   }
 
-  /** Runs every claim of one pass in a single pipeline; each is atomic on its own. */
+  /**
+   * Runs every claim of one pass in a single pipeline; each is atomic on its own. A single claim (the
+   * usual case at low load) is sent on its own: an ioredis Pipeline leaves per-instance garbage
+   * in the old generation (see RedisService).
+   */
   async claim(
     reqs: (ClaimRequest | FanOutRequest)[],
     opts: { topic: string; cutoffIso: string; ackDeadlineMs: number; nowMs: number; fence: string },
   ): Promise<string[]> {
-    const pipe = this.redis.cmd.pipeline() as unknown as Record<string, (...a: (string | number)[]) => unknown> & { exec(): Promise<[Error | null, unknown][] | null> };
     const prefix = scriptPrefix(opts.nowMs, opts.fence);
-    for (const r of reqs) {
-      if (r.kind === 'single') {
-        pipe[commandName('claim-dispatch')](...prefix, r.taskId, r.workerId, opts.topic, r.strategy, r.reason, opts.cutoffIso, opts.ackDeadlineMs);
-      } else {
-        const payload = { parent: r.taskId, topic: opts.topic, strategy: r.strategy, reason: r.reason, cutoff: opts.cutoffIso, ack_deadline_ms: opts.ackDeadlineMs, shards: r.shards };
-        pipe[commandName('dispatch-shards')](...prefix, JSON.stringify(payload));
+    const args = (r: ClaimRequest | FanOutRequest): [string, (string | number)[]] =>
+      r.kind === 'single'
+        ? [commandName('claim-dispatch'), [...prefix, r.taskId, r.workerId, opts.topic, r.strategy, r.reason, opts.cutoffIso, opts.ackDeadlineMs]]
+        : [commandName('dispatch-shards'), [...prefix, JSON.stringify({ parent: r.taskId, topic: opts.topic, strategy: r.strategy, reason: r.reason, cutoff: opts.cutoffIso, ack_deadline_ms: opts.ackDeadlineMs, shards: r.shards })]];
+    type Sender = Record<string, (...a: (string | number)[]) => unknown>;
+    if (reqs.length === 1) {
+      const [name, a] = args(reqs[0]);
+      try {
+        return [String(await (this.redis.cmd as unknown as Sender)[name](...a))];
+      } catch (err) {
+        return [`error:${err instanceof Error ? err.message : String(err)}`];
       }
+    }
+    const pipe = this.redis.cmd.pipeline() as unknown as Sender & { exec(): Promise<[Error | null, unknown][] | null> };
+    for (const r of reqs) {
+      const [name, a] = args(r);
+      pipe[name](...a);
     }
     const res = (await pipe.exec()) ?? [];
     return res.map(([err, v]) => (err ? `error:${err.message}` : String(v)));
