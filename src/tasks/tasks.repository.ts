@@ -16,7 +16,6 @@ export interface CreatedTask {
   id: string;
   status: string;
   waiting_on: string[];
-  waiting: number;
 }
 
 export type SubmitOutcome =

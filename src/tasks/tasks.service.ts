@@ -72,7 +72,7 @@ export class TasksService {
     }
     this.metrics.tasksSubmitted.inc(drafts.length);
     this.log.log(`accepted ${drafts.length} task(s)`, { taskIds: [...ids.values()].slice(0, 20) });
-    const placed = await this.scheduler.runPassFor(outcome.tasks.filter((t) => t.status === 'PENDING' && t.waiting === 0).map((t) => t.id));
+    const placed = await this.scheduler.runPassFor(outcome.tasks.filter((t) => t.status === 'PENDING' && t.waiting_on.length === 0).map((t) => t.id));
     // Answer in document order, with the state the first scheduling pass left: what the submit
     // script returned, and where that pass sent each task (no read back).
     const created = new Map(outcome.tasks.map((t) => [t.id, t]));

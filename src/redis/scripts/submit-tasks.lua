@@ -1,8 +1,8 @@
 -- submit-tasks: creates every task of one submission, all or none.
 -- ARGV[4] = JSON {instance, tasks: [{id, key, owner, fields: {field: string}, deps: [id]}]}, deps before
 -- dependents; `instance` (the submitting orchestrator) is carried on ORCH_TASK_SUBMITTED.
--- Returns JSON {ok: true, tasks: [{id, status, waiting_on, waiting}]} (waiting = #waiting_on; cjson writes an
--- empty waiting_on as {}) or {ok: false, error: 'unknown_dependency', key, dependency}.
+-- Returns JSON {ok: true, tasks: [{id, status, waiting_on}]} (cjson writes an empty waiting_on as {})
+-- or {ok: false, error: 'unknown_dependency', key, dependency}.
 -- Race prevented: a dependency that finishes between validation and creation. Both happen in this
 -- one script, so a new task either sees its dependency DONE/ended or is registered as its dependent
 -- before the dependency can finish.
@@ -52,6 +52,6 @@ for _, t in ipairs(payload.tasks) do
   elseif #waiting == 0 then
     enqueue(id)
   end
-  table.insert(out, { id = id, status = redis.call('HGET', k, 'status'), waiting_on = waiting, waiting = #waiting })
+  table.insert(out, { id = id, status = redis.call('HGET', k, 'status'), waiting_on = waiting })
 end
 return cjson.encode({ ok = true, tasks = out })
