@@ -14,6 +14,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
+import { calibrate, cpuTimes, stolenShare } from './lib/calibrate';
 import { redisServerBinary } from './lib/redis';
 import { stopAll } from './lib/proc';
 import { Context } from './lib/stack';
@@ -94,7 +95,10 @@ async function main() {
     log: (l) => process.stdout.write(`${l}\n`),
   };
   const m = await machine(ctx.externalRedisUrl);
+  const speedAtStart = calibrate();
+  const cpuAtStart = cpuTimes();
   ctx.log(`MLOC orchestrator bench (${args.quick ? 'quick' : 'full'}): ${m.cores} cores, ${m.cpuModel}, ${m.memoryGb} GB, Node ${m.node}, Redis ${m.redis}, commit ${m.commit}${m.srcModified ? ' (src/ modified)' : ''}`);
+  ctx.log(`machine speed: calibration ${speedAtStart} ms (lower is faster; compare runs by this ratio)`);
   if (ctx.externalRedisUrl) ctx.log(`using REDIS_URL (nothing is flushed; pub/sub is shared by every database of that server)`);
   const results: ScenarioResult[] = [];
   for (const s of chosen) {
@@ -108,10 +112,12 @@ async function main() {
   }
   const broken = results.filter((r) => r.error || r.checks.some((c) => !c.ok));
   const totalSec = Math.round((Date.now() - started) / 100) / 10;
+  const stolen = stolenShare(cpuAtStart, cpuTimes());
+  const speed = { calibrationMsAtStart: speedAtStart, calibrationMsAtEnd: calibrate(), cpuStolenShare: stolen === null ? null : Math.round(stolen * 10000) / 10000 };
   const out = {
     date: new Date().toISOString(),
     mode: args.quick ? 'quick' : 'full',
-    machine: m,
+    machine: { ...m, speed },
     totalSec,
     summary: results.flatMap((r) => r.rows.filter((x) => x.target).map((x) => ({ scenario: r.id, figure: x.figure, value: x.value, target: x.target, met: x.met }))),
     scenarios: results,
@@ -122,6 +128,10 @@ async function main() {
   writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
   ctx.log(`\n${table(results)}\n`);
   ctx.log(`machine: ${m.cores} cores (${m.cpuModel}), ${m.memoryGb} GB, Node ${m.node}, Redis ${m.redis}`);
+  ctx.log(
+    `machine speed: calibration ${speed.calibrationMsAtStart} ms at the start, ${speed.calibrationMsAtEnd} ms at the end; ` +
+      `CPU stolen by the hypervisor during the run: ${speed.cpuStolenShare === null ? 'not reported' : `${(speed.cpuStolenShare * 100).toFixed(1)}%`}`,
+  );
   ctx.log(`results: ${file}`);
   ctx.log(`total: ${totalSec} s`);
   if (broken.length) ctx.log(`BROKEN: ${broken.map((r) => r.id).join(', ')} (logs kept in ${tmp})`);
