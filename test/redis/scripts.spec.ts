@@ -229,4 +229,83 @@ describe('Lua scripts', () => {
     expect(await run('queue-head', depth, 5)).toEqual([depth]);
     expect(await run('queue-head', 0, 0)).toEqual([depth]);
   });
+
+  describe('the record and the status indexes at every step of a task\'s life', () => {
+    const STATUSES = ['PENDING', 'DISPATCHED', 'RUNNING', 'DONE', 'FAILED', 'CANCELLED'];
+    /** The status indexes that hold the task: exactly one, its status's, with its seq as score. */
+    const indexesOf = async (id: string) => {
+      const out: string[] = [];
+      for (const s of STATUSES) {
+        const score = await r.zscore(Keys.tasksByStatus(s), id);
+        if (score !== null) out.push(`${s}@${score}`);
+      }
+      return out;
+    };
+    const expectIndexed = async (id: string, status: string) => {
+      const h = await r.hgetall(Keys.task(id));
+      expect(h.status).toBe(status);
+      expect(await indexesOf(id)).toEqual([`${status}@${h.seq}`]);
+    };
+
+    it('submit, dispatch, acknowledgement, success: one write per step, nothing left in queues', async () => {
+      const [t, w] = [uid('t'), uid('w')];
+      const before = isoNow();
+      const res = await submit([{ id: t, fields: { priority: '3', status: 'BOGUS', waiting_on: '["x"]' } }]);
+      expect(res.tasks).toEqual([{ id: t, status: 'PENDING', waiting_on: {} }]);
+      await expectIndexed(t, 'PENDING');
+      const h0 = await r.hgetall(Keys.task(t));
+      expect(h0.waiting_on).toBe('[]');
+      expect(h0.submitted_at >= before && h0.updated_at === h0.submitted_at).toBe(true);
+      expect(await r.zscore(Keys.queue, t)).toBe(String(Number(h0.seq) - 3 * 4294967296));
+
+      await registerWorker(w);
+      expect(await claim(t, w)).toBe('ok');
+      await expectIndexed(t, 'DISPATCHED');
+      const h1 = await r.hgetall(Keys.task(t));
+      expect([h1.attempt, h1.assigned_worker, h1.strategy, h1.reason, h1.unschedulable]).toEqual(['1', w, 'best-fit', 'test', '']);
+      expect(h1.updated_at).toBe(h1.dispatched_at);
+      expect(await r.zscore(Keys.queue, t)).toBeNull();
+
+      expect(await run('ack-task', t, w, '1')).toBe(1);
+      await expectIndexed(t, 'RUNNING');
+      const h2 = await r.hgetall(Keys.task(t));
+      expect(h2.started_at).toBeTruthy();
+      expect(h2.updated_at).toBe(h2.started_at);
+
+      expect(await run('finish-task', t, w, 'succeeded', '{"answer":42}', 120, '1')).toBe('done');
+      await expectIndexed(t, 'DONE');
+      const h3 = await r.hgetall(Keys.task(t));
+      expect([h3.result, h3.error, h3.updated_at]).toEqual(['{"answer":42}', '', h3.finished_at]);
+      expect(JSON.parse(h3.attempts)).toEqual([{ attempt: 1, worker: w, outcome: 'succeeded', ended_at: h3.finished_at }]);
+      for (const set of [Keys.queue, Keys.delayed, Keys.inflight, Keys.unacked]) expect(await r.zscore(set, t)).toBeNull();
+      expect(await r.get(Keys.workerTask(w))).toBeNull();
+    });
+
+    it('a dispatch nobody hears is undone: attempt, worker and status as before, queued again at its place', async () => {
+      const [t, w] = [uid('t'), uid('w')];
+      await submit([{ id: t, fields: { priority: '2' } }]);
+      const score = await r.zscore(Keys.queue, t);
+      await registerWorker(w);
+      expect(await run('claim-dispatch', t, w, 'nobody-listens-here', 'best-fit', 'test', new Date(Date.now() - 60_000).toISOString(), Date.now() + 30_000)).toBe('no_subscriber');
+      await expectIndexed(t, 'PENDING');
+      const h = await r.hgetall(Keys.task(t));
+      expect([h.attempt, h.assigned_worker, h.dispatched_at]).toEqual(['0', '', '']);
+      expect(await r.zscore(Keys.queue, t)).toBe(score);
+      expect(await r.get(Keys.workerTask(w))).toBeNull();
+      expect(await r.zscore(Keys.unacked, t)).toBeNull();
+    });
+
+    it('a dependent submitted after its dependency failed ends at once, indexed under that status', async () => {
+      const [a, b, w] = [uid('t'), uid('t'), uid('w')];
+      await submit([{ id: a }]);
+      await registerWorker(w);
+      expect(await claim(a, w)).toBe('ok');
+      expect(await run('finish-task', a, w, 'failed', 'boom', 120, '')).toBe('failed');
+      const res = await submit([{ id: b, deps: [a] }]);
+      expect(res.tasks).toEqual([{ id: b, status: 'FAILED', waiting_on: {} }]);
+      await expectIndexed(b, 'FAILED');
+      expect(await r.hget(Keys.task(b), 'error')).toBe(`dependency ${a} (task-${a}) ended FAILED`);
+      expect(await r.zscore(Keys.queue, b)).toBeNull();
+    });
+  });
 });

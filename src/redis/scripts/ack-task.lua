@@ -5,11 +5,11 @@
 -- arrives after the result, changes nothing.
 local id, w = ARGV[4], ARGV[5]
 local k = tkey(id)
-local f = redis.call('HMGET', k, 'status', 'assigned_worker', 'attempt')
+local f = redis.call('HMGET', k, 'status', 'assigned_worker', 'attempt', 'seq')
 if f[1] ~= 'DISPATCHED' or f[2] ~= w then return 0 end
 if ARGV[6] and ARGV[6] ~= '' and tonumber(ARGV[6]) ~= tonumber(f[3]) then return 0 end
 redis.call('ZREM', P .. 'unacked', id)
-redis.call('HSET', k, 'started_at', NOW_ISO)
-set_status(id, 'RUNNING')
+redis.call('HSET', k, 'started_at', NOW_ISO, 'status', 'RUNNING', 'updated_at', NOW_ISO)
+index_status(id, 'DISPATCHED', f[4], 'RUNNING')
 publish_task_event('ORCH_TASK_STARTED', id, { worker_id = w })
 return 1

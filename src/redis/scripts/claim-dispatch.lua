@@ -8,9 +8,9 @@
 -- taken in this one script, so a task is dispatched once and a worker runs one task at a time.
 if not fenced() then return 'not_leader' end
 local id, w = ARGV[4], ARGV[5]
-if not redis.call('ZSCORE', P .. 'queue', id) or redis.call('HGET', tkey(id), 'status') ~= 'PENDING' then
-  return 'task_gone'
-end
-local why = worker_unavailable(w, ARGV[9])
+if not redis.call('ZSCORE', P .. 'queue', id) then return 'task_gone' end
+local t = redis.call('HMGET', tkey(id), unpack(DISPATCH_FIELDS))
+if t[1] ~= 'PENDING' then return 'task_gone' end
+local why, v2 = worker_unavailable(w, ARGV[9])
 if why then return 'worker:' .. why end
-return dispatch_to(id, w, ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[10]))
+return dispatch_to(id, w, ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[10]), t, v2)

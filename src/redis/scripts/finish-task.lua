@@ -7,7 +7,7 @@
 -- change the task, once; a shard is counted into its parent exactly once.
 local id, w, outcome = ARGV[4], ARGV[5], ARGV[6]
 local k = tkey(id)
-local f = redis.call('HMGET', k, 'status', 'assigned_worker', 'attempt')
+local f = redis.call('HMGET', k, unpack(SUCCEED_FIELDS)) -- status, assigned_worker, attempt first
 -- A report naming an attempt other than the current one is late: it must not even free the worker,
 -- which may hold a newer attempt of the same task.
 if ARGV[9] ~= '' and f[1] and tonumber(ARGV[9]) ~= tonumber(f[3]) then return 'ignored:old_attempt' end
@@ -16,5 +16,5 @@ if not f[1] then return 'ignored:unknown_task' end
 if (f[1] ~= 'DISPATCHED' and f[1] ~= 'RUNNING') or f[2] ~= w then
   return 'ignored:not_held' .. (released and ':released' or '')
 end
-if outcome == 'succeeded' then return succeed(id, w, ARGV[7]) end
+if outcome == 'succeeded' then return succeed(id, w, ARGV[7], f) end
 return fail_attempt(id, w, ARGV[7], tonumber(ARGV[8]))

@@ -62,20 +62,32 @@ local function publish_task_event(etype, id, fields)
   redis.call('PUBLISH', 'tasks.events', cjson.encode(ev))
 end
 
--- Moves a task between the per-status indexes and stamps updated_at.
+-- Moves a task from status `old` (nil for a new task) to `new` in the per-status indexes. The
+-- caller writes the `status` and `updated_at` fields, usually in the HSET it makes anyway: on the
+-- hot paths (submit, dispatch, acknowledgement, success) every Redis call counts, since each costs
+-- Redis about as much as the command's own work (docs/performance.md).
+local function index_status(id, old, seq, new)
+  if old then redis.call('ZREM', P .. 'tasks:status:' .. old, id) end
+  redis.call('ZADD', P .. 'tasks:status:' .. new, seq or 0, id)
+end
+
+-- Moves a task between the per-status indexes and stamps updated_at (reads what it needs).
 local function set_status(id, new_status)
   local k = tkey(id)
   local f = redis.call('HMGET', k, 'status', 'seq')
-  if f[1] then redis.call('ZREM', P .. 'tasks:status:' .. f[1], id) end
-  redis.call('ZADD', P .. 'tasks:status:' .. new_status, f[2] or 0, id)
+  index_status(id, f[1], f[2], new_status)
   redis.call('HSET', k, 'status', new_status, 'updated_at', NOW_ISO)
 end
 
 -- Higher priority first, then oldest (lowest seq) first.
+local function enqueue_at(id, seq, priority)
+  local score = tonumber(seq or '0') - tonumber(priority or '0') * 4294967296
+  redis.call('ZADD', P .. 'queue', score, id)
+end
+
 local function enqueue(id)
   local f = redis.call('HMGET', tkey(id), 'seq', 'priority')
-  local score = tonumber(f[1] or '0') - tonumber(f[2] or '0') * 4294967296
-  redis.call('ZADD', P .. 'queue', score, id)
+  enqueue_at(id, f[1], f[2])
 end
 
 local function remove_from_queues(id)
@@ -105,17 +117,17 @@ local function release_worker(w, task_id)
   return true
 end
 
--- Why worker w cannot take a task now, or nil when it can.
+-- Why worker w cannot take a task now, or nil when it can; then whether it speaks protocol 2.
 local function worker_unavailable(w, cutoff_iso)
   if redis.call('EXISTS', holder_key(w)) == 1 then return 'busy' end
   if redis.call('EXISTS', P .. 'worker:' .. w .. ':suspect') == 1 then return 'suspect' end
-  local f = redis.call('HMGET', 'worker:' .. w, 'status', 'last_seen')
+  local f = redis.call('HMGET', 'worker:' .. w, 'status', 'last_seen', 'protocol')
   if not f[1] then return 'gone' end
   if f[1] ~= 'IDLE' then return 'status ' .. f[1] end
   if redis.call('EXISTS', 'worker:' .. w .. ':hb') == 0 then return 'stale' end
   -- ISO-8601 UTC timestamps compare as strings on their first 19 characters (to the second).
   if not f[2] or string.sub(f[2], 1, 19) < string.sub(cutoff_iso, 1, 19) then return 'stale' end
-  return nil
+  return nil, f[3] == '2'
 end
 
 local function is_stale(w, cutoff_iso)
@@ -128,28 +140,30 @@ end
 -- dispatch message on the topic. When PUBLISH reaches nobody the dispatch is undone and the task
 -- goes straight back to the queue. A v2 worker gets the message in its durable inbox as well, and
 -- its dispatch stands whether or not anyone heard the PUBLISH (then only a mirror for monitoring).
--- Returns 'ok' or 'no_subscriber'.
-local function dispatch_to(id, w, topic, strategy, reason, ack_deadline_ms)
+-- `t` is the task's DISPATCH_FIELDS and `v2` whether w speaks protocol 2, when the caller has read
+-- them (read here otherwise). Returns 'ok' or 'no_subscriber'.
+local DISPATCH_FIELDS = { 'status', 'seq', 'attempt', 'doc', 'task_type', 'priority' }
+local function dispatch_to(id, w, topic, strategy, reason, ack_deadline_ms, t, v2)
   local k = tkey(id)
-  local attempt = redis.call('HINCRBY', k, 'attempt', 1)
+  t = t or redis.call('HMGET', k, unpack(DISPATCH_FIELDS))
+  if v2 == nil then v2 = speaks_v2(w) end
+  local attempt = tonumber(t[3] or '0') + 1
   redis.call('ZREM', P .. 'queue', id)
   redis.call('SET', holder_key(w), id)
-  redis.call('HSET', k, 'assigned_worker', w, 'dispatched_at', NOW_ISO, 'strategy', strategy,
-    'reason', reason, 'unschedulable', '')
-  set_status(id, 'DISPATCHED')
-  local f = redis.call('HMGET', k, 'doc', 'task_type')
-  local msg = '{"task_id":' .. cjson.encode(id) .. ',"task":' .. f[1] .. ',"task_type":' .. cjson.encode(f[2])
+  redis.call('HSET', k, 'attempt', attempt, 'assigned_worker', w, 'dispatched_at', NOW_ISO,
+    'strategy', strategy, 'reason', reason, 'unschedulable', '', 'status', 'DISPATCHED', 'updated_at', NOW_ISO)
+  index_status(id, t[1], t[2], 'DISPATCHED')
+  local msg = '{"task_id":' .. cjson.encode(id) .. ',"task":' .. t[4] .. ',"task_type":' .. cjson.encode(t[5])
     .. ',"assigned_worker":' .. cjson.encode(w) .. ',"dispatched_at":' .. cjson.encode(NOW_ISO)
     .. ',"attempt":' .. attempt .. '}'
-  local v2 = speaks_v2(w)
   if v2 then redis.call('RPUSH', inbox_key(w), msg) end
   local heard = redis.call('PUBLISH', topic, msg)
   if heard == 0 and not v2 then
     redis.call('DEL', holder_key(w))
-    redis.call('HINCRBY', k, 'attempt', -1)
-    redis.call('HSET', k, 'assigned_worker', '', 'dispatched_at', '')
-    set_status(id, 'PENDING')
-    enqueue(id)
+    redis.call('HSET', k, 'attempt', attempt - 1, 'assigned_worker', '', 'dispatched_at', '',
+      'status', 'PENDING', 'updated_at', NOW_ISO)
+    index_status(id, 'DISPATCHED', t[2], 'PENDING')
+    enqueue_at(id, t[2], t[6])
     return 'no_subscriber'
   end
   redis.call('HSET', 'worker:' .. w, 'status', 'RUNNING')
@@ -269,18 +283,24 @@ local function fail_attempt(id, w, err, backoff_cap_sec)
   return 'failed'
 end
 
--- The current attempt succeeded. Returns 'done' ('done:queued' when dependents became ready), or
--- 'parent_ready:<id>' when this was the last shard of a parent, which the caller then aggregates and
--- finalizes.
-local function succeed(id, w, result_json)
+-- The current attempt succeeded. `t` is the task's SUCCEED_FIELDS; the task is DISPATCHED or
+-- RUNNING on w, so it is in neither queue, is no parent, and w has taken its dispatch: what
+-- `finalize` undoes for any task has nothing to undo here, and the task ends in one write.
+-- Returns 'done' ('done:queued' when dependents became ready), or 'parent_ready:<id>' when this
+-- was the last shard of a parent, which the caller then aggregates and finalizes.
+local SUCCEED_FIELDS = { 'status', 'assigned_worker', 'attempt', 'seq', 'attempts', 'parent_id' }
+local function succeed(id, w, result_json, t)
   local k = tkey(id)
   redis.call('ZREM', P .. 'inflight', id)
   redis.call('ZREM', P .. 'unacked', id)
-  record_attempt(id, w, 'succeeded', nil)
-  redis.call('HSET', k, 'result', result_json, 'error', '')
-  finalize(id, 'DONE', nil)
+  local attempts = decode_list(t[5])
+  table.insert(attempts, { attempt = tonumber(t[3] or '0'), worker = w, outcome = 'succeeded', ended_at = NOW_ISO })
+  redis.call('HSET', k, 'attempts', cjson.encode(attempts), 'result', result_json, 'error', '',
+    'finished_at', NOW_ISO, 'status', 'DONE', 'updated_at', NOW_ISO)
+  index_status(id, t[1], t[4], 'DONE')
+  publish_task_event('ORCH_TASK_DONE', id)
   local queued = release_dependents(id)
-  local parent = redis.call('HGET', k, 'parent_id')
+  local parent = t[6]
   if parent and parent ~= '' then
     local pk = tkey(parent)
     local done = redis.call('HINCRBY', pk, 'shards_done', 1)

@@ -24,16 +24,6 @@ for _, t in ipairs(payload.tasks) do
   local id = t.id
   local k = tkey(id)
   local seq = redis.call('INCR', P .. 'seq')
-  local args = { 'seq', seq, 'submitted_at', NOW_ISO, 'updated_at', NOW_ISO }
-  for f, v in pairs(t.fields) do
-    table.insert(args, f)
-    table.insert(args, v)
-  end
-  redis.call('HSET', k, unpack(args))
-  redis.call('ZADD', P .. 'tasks', seq, id)
-  if t.owner and t.owner ~= '' then redis.call('ZADD', P .. 'tasks:owner:' .. t.owner, seq, id) end
-  set_status(id, 'PENDING')
-
   local waiting, dead, dead_status = {}, nil, nil
   for _, d in ipairs(t.deps) do
     local st = redis.call('HGET', tkey(d), 'status')
@@ -44,14 +34,30 @@ for _, t in ipairs(payload.tasks) do
       redis.call('SADD', P .. 'task:' .. d .. ':dependents', id)
     end
   end
-  redis.call('HSET', k, 'waiting_on', json_array(waiting))
+  -- The whole record in one write; status and waiting_on after the caller's fields, which they
+  -- override.
+  local args = { 'seq', seq, 'submitted_at', NOW_ISO, 'updated_at', NOW_ISO }
+  for f, v in pairs(t.fields) do
+    table.insert(args, f)
+    table.insert(args, v)
+  end
+  table.insert(args, 'status')
+  table.insert(args, 'PENDING')
+  table.insert(args, 'waiting_on')
+  table.insert(args, json_array(waiting))
+  redis.call('HSET', k, unpack(args))
+  redis.call('ZADD', P .. 'tasks', seq, id)
+  if t.owner and t.owner ~= '' then redis.call('ZADD', P .. 'tasks:owner:' .. t.owner, seq, id) end
+  index_status(id, nil, seq, 'PENDING')
   publish_task_event('ORCH_TASK_SUBMITTED', id, { name = t.fields.name, instance = payload.instance })
+  local status = 'PENDING'
   if dead then
     local name = redis.call('HGET', tkey(dead), 'name') or ''
     finalize(id, dead_status, 'dependency ' .. dead .. ' (' .. name .. ') ended ' .. dead_status)
+    status = dead_status
   elseif #waiting == 0 then
-    enqueue(id)
+    enqueue_at(id, seq, t.fields.priority)
   end
-  table.insert(out, { id = id, status = redis.call('HGET', k, 'status'), waiting_on = waiting })
+  table.insert(out, { id = id, status = status, waiting_on = waiting })
 end
 return cjson.encode({ ok = true, tasks = out })
