@@ -1,0 +1,55 @@
+import type { Socket } from 'node:net';
+import { CorkingRedis } from '../../src/redis/corking-redis';
+import { TestRedisServer } from '../support/redis-server';
+
+
+describe('CorkingRedis: the commands of one turn of the event loop leave in one write', () => {
+  const server = new TestRedisServer();
+  let r: CorkingRedis;
+  let observer: ReturnType<TestRedisServer['client']>;
+  /** How many read events Redis has processed (INFO stats, Redis 6+); each call adds its own one. */
+  const readsProcessed = async () => Number(/total_reads_processed:(\d+)/.exec(await observer.info('stats'))?.[1]);
+
+  beforeAll(async () => {
+    await server.start();
+    observer = server.client();
+    r = new CorkingRedis(server.url, { enableAutoPipelining: false, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+    await new Promise((res) => r.once('ready', res));
+  });
+  afterAll(async () => {
+    r.disconnect();
+    observer.disconnect();
+    await server.destroy();
+  });
+
+  it('50 commands issued together are buffered until the turn ends, reach Redis in one read, and apply in order', async () => {
+    const socket = r.stream as Socket;
+    const before = await readsProcessed();
+    const sets = Array.from({ length: 50 }, (_, i) => r.set('corked:k', String(i + 1)));
+    const last = r.get('corked:k');
+    // Nothing has left yet: the socket is corked and holds every command.
+    expect(socket.writableCorked).toBe(1);
+    expect(socket.writableLength).toBeGreaterThan(50 * 'SET corked:k 1'.length);
+    expect(await Promise.all(sets)).toEqual(Array(50).fill('OK'));
+    expect(await last).toBe('50');
+    expect(socket.writableCorked).toBe(0);
+    // Our 51 commands took one read; the second INFO took another (uncorked, they take ~51).
+    expect((await readsProcessed()) - before).toBe(2);
+  });
+
+  it('a command issued in a later turn (after an await) is sent too: nothing stays corked', async () => {
+    await r.set('corked:a', '1');
+    await new Promise((res) => setImmediate(res));
+    expect(await r.incr('corked:a')).toBe(2);
+    expect((r.stream as Socket).writableCorked).toBe(0);
+  });
+
+  it('explicit pipelines and scripts work as before', async () => {
+    const res = await r.pipeline().set('corked:p', 'x').get('corked:p').exec();
+    expect(res).toEqual([
+      [null, 'OK'],
+      [null, 'x'],
+    ]);
+    expect(await r.eval("return redis.call('GET', KEYS[1])", 1, 'corked:p')).toBe('x');
+  });
+});
