@@ -145,6 +145,10 @@ export class SchedulerService implements BeforeApplicationShutdown {
   }
 
   private async loop(): Promise<void> {
+    // Never finish synchronously: runPass assigns `running` from this call's promise after the call
+    // returns, so a loop that ended at once (paused) would leave it set for good, and no pass would
+    // ever run again.
+    await Promise.resolve();
     try {
       do {
         this.again = false;

@@ -106,6 +106,17 @@ describe('dispatch acknowledgement', () => {
     await w.listen();
     await s.waitForStatus(id, 'DONE');
   });
+
+  it('submissions during the pause after an unheard dispatch do not stop scheduling for good', async () => {
+    const w = await s.worker({ id: 'late2', hardware: CPU_HW(), subscribe: false });
+    // The first dispatch reaches nobody and pauses dispatching for 500 ms; the next submissions ask
+    // for passes inside that pause (a pass that ended at once used to leave the scheduler stuck).
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push(firstId(await s.submit(taskYaml())));
+    for (const id of ids) expect((await s.task(id)).status).toBe('PENDING');
+    await w.listen();
+    for (const id of ids) await s.waitForStatus(id, 'DONE');
+  });
 });
 
 describe('restarts and replicas on one Redis', () => {
