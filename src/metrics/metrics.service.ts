@@ -36,6 +36,13 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  /** Tasks their own submission dispatched, with no scheduling pass (SchedulerService.reserveFor). */
+  readonly submitDispatches = new Counter({
+    name: 'mloc_scheduler_submit_dispatches_total',
+    help: 'Tasks dispatched by the script that created them (a one-task submission while nothing else was queued); also counted in mloc_tasks_dispatched_total',
+    registers: [this.registry],
+  });
+
   readonly tasksDispatched = new Counter({
     name: 'mloc_tasks_dispatched_total',
     help: 'Tasks dispatched (a fan-out counts once), by placement strategy',

@@ -26,6 +26,8 @@ const FIRST_CHUNK_PER_IDLE_WORKER = 2;
 const MIN_CHUNK = 4;
 /** With no idle worker, the queue is read (for `unschedulable` reasons) at most this often. */
 const UNSCHEDULABLE_SCAN_MS = 1000;
+/** Why a submit script did not try to dispatch a reserved task (submit-tasks.lua). */
+const NOT_TRIED = new Set(['not_created', 'not_ready', 'queue_not_empty']);
 /** When PUBLISH on the topic reached nobody, wait this long before dispatching again. */
 const NO_SUBSCRIBER_BACKOFF_MS = 500;
 
@@ -46,6 +48,25 @@ interface Planned {
   req: ClaimRequest | FanOutRequest;
   name: string;
   workers: string[];
+}
+
+/** What the submit script needs to dispatch a new task itself (submit-tasks.lua, `dispatch`). */
+export interface DirectDispatch {
+  id: string;
+  worker: string;
+  topic: string;
+  strategy: string;
+  reason: string;
+  cutoff: string;
+  ack_deadline_ms: number;
+}
+
+/** A worker chosen for a task before it exists (SchedulerService.reserveFor). */
+export interface Reservation {
+  planned: Planned;
+  nowMs: number;
+  fence: string;
+  dispatch: DirectDispatch;
 }
 
 /**
@@ -236,36 +257,106 @@ export class SchedulerService implements BeforeApplicationShutdown {
     let placed = 0;
     const refresh = new Set<string>();
     results.forEach((r, i) => {
-      const p = planned[i];
-      if (r === 'ok') {
-        placed++;
-        this.metrics.tasksDispatched.inc({ strategy: p.req.strategy });
-        this.placementCache.delete(p.req.taskId);
-        if (this.watched.has(p.req.taskId)) this.watched.set(p.req.taskId, p.workers);
-        this.log.log(`dispatched ${p.name}`, { taskId: p.req.taskId, strategy: p.req.strategy, worker: p.workers.length > 1 ? p.workers : p.workers[0], reason: p.req.reason });
-        return;
-      }
-      // Not dispatched: what the index believes of these workers is unknown; read them again.
-      p.workers.forEach((w) => refresh.add(w));
-      this.metrics.claimsRefused.inc({ reason: r.startsWith('error:') ? 'error' : r.replace(/^worker:status .*/, 'worker:status') });
-      if (r === 'no_subscriber') {
-        this.pausedUntilMs = Date.now() + NO_SUBSCRIBER_BACKOFF_MS;
-        this.log.warn(`nobody is subscribed to topic "${this.config.taskTopic}"; ${p.name} stays queued`, { taskId: p.req.taskId });
-      } else if (r === 'not_leader') {
-        this.log.warn('claim refused: this instance is no longer the leader', { taskId: p.req.taskId });
-      } else if (r.startsWith('error:')) {
-        this.log.warn(`claim failed: ${r}`, { taskId: p.req.taskId });
-      } else {
-        this.log.debug(`claim refused: ${r}`, { taskId: p.req.taskId });
-      }
+      if (this.noteClaim(planned[i], r, refresh)) placed++;
     });
     await this.refreshAll(refresh);
     // Every task the queue held was read and dispatched: it is empty, unless something queued one since.
     if (placed === depth && refresh.size === 0 && changes === this.queueChanges) this.queueEmpty = true;
     this.metrics.passSeconds.observe((performance.now() - passStart) / 1000);
-    if (this.pausedUntilMs > Date.now()) setTimeout(() => this.kick(), NO_SUBSCRIBER_BACKOFF_MS).unref();
     // Another pass only when this one left queued tasks unread that the idle workers may fit.
     return refresh.size > 0 || (placed > 0 && offset < depth);
+  }
+
+  /**
+   * Books the outcome of one claim as a pass does: a dispatch is counted, logged and reported to a
+   * waiting submission; a refusal puts the claim's workers in `refresh` (what the index believes of
+   * them is unknown) and, when nobody heard the dispatch, pauses dispatching. True when dispatched.
+   */
+  private noteClaim(p: Planned, r: string, refresh: Set<string>): boolean {
+    if (r === 'ok') {
+      this.metrics.tasksDispatched.inc({ strategy: p.req.strategy });
+      this.placementCache.delete(p.req.taskId);
+      if (this.watched.has(p.req.taskId)) this.watched.set(p.req.taskId, p.workers);
+      this.log.log(`dispatched ${p.name}`, { taskId: p.req.taskId, strategy: p.req.strategy, worker: p.workers.length > 1 ? p.workers : p.workers[0], reason: p.req.reason });
+      return true;
+    }
+    p.workers.forEach((w) => refresh.add(w));
+    this.metrics.claimsRefused.inc({ reason: r.startsWith('error:') ? 'error' : r.replace(/^worker:status .*/, 'worker:status') });
+    if (r === 'no_subscriber') {
+      this.pausedUntilMs = Date.now() + NO_SUBSCRIBER_BACKOFF_MS;
+      this.log.warn(`nobody is subscribed to topic "${this.config.taskTopic}"; ${p.name} stays queued`, { taskId: p.req.taskId });
+      setTimeout(() => this.kick(), NO_SUBSCRIBER_BACKOFF_MS).unref();
+    } else if (r === 'not_leader') {
+      this.log.warn('claim refused: this instance is no longer the leader', { taskId: p.req.taskId });
+    } else if (r.startsWith('error:')) {
+      this.log.warn(`claim failed: ${r}`, { taskId: p.req.taskId });
+    } else {
+      this.log.debug(`claim refused: ${r}`, { taskId: p.req.taskId });
+    }
+    return false;
+  }
+
+  /**
+   * A worker for a task about to be created (a submission of one task with no dependencies), chosen
+   * from memory as a pass would choose it, so that the submit script can dispatch the task in the
+   * same step: one round trip instead of three (create, read the queue, claim). The script
+   * dispatches only when no other task is queued (none can be owed the worker first), this instance
+   * still holds the lease, and the worker passes the claim's checks; otherwise it queues the task as
+   * usual. Null when this instance does not place tasks now (follower, paused after an unheard
+   * dispatch, shutting down), the task may fan out, or no idle worker fits it; the task then takes
+   * the usual way. The worker is busy in the index from here on: pass the script's answer to
+   * `settleReservation`, whatever it is.
+   */
+  reserveFor(task: { id: string; req: string; name: string }): Reservation | null {
+    const nowMs = Date.now();
+    if (!this.enabled || !this.leadership.isLeader || nowMs < this.pausedUntilMs) return null;
+    const placement = this.placementOf(task.id, task.req);
+    if (!placement || placement.parallel) return null;
+    const pool = this.index.schedulable(nowMs);
+    if (pool.size === 0) return null;
+    const plan: PassPlan = { nowMs, pool, demand: 1, planned: [], unschedulable: [], reasons: new Map(), registered: null };
+    this.planTask(plan, { id: task.id, req: task.req, exclude: null, unschedulable: null, name: task.name });
+    const p = plan.planned[0];
+    if (!p) return null;
+    if (p.req.kind !== 'single') {
+      // Not expected without `parallel`; give the workers back and let a pass fan it out.
+      void this.refreshAll(p.workers);
+      return null;
+    }
+    return {
+      planned: p,
+      nowMs,
+      fence: this.leadership.fence,
+      dispatch: {
+        id: task.id,
+        worker: p.req.workerId,
+        topic: this.config.taskTopic,
+        strategy: p.req.strategy,
+        reason: p.req.reason,
+        cutoff: new Date(nowMs - this.config.heartbeatTtlSec * 1000).toISOString(),
+        ack_deadline_ms: nowMs + this.config.dispatchAckTimeoutSec * 1000,
+      },
+    };
+  }
+
+  /**
+   * Books what the submit script did with a reservation ('ok' when it dispatched the task; else why
+   * not, or 'not_created'), as a pass books a claim. True when the task was dispatched; otherwise the
+   * worker is read again and the task, queued, waits for a pass (the caller runs one).
+   */
+  async settleReservation(r: Reservation, result: string): Promise<boolean> {
+    // The script did not try the claim: nothing to count, only the worker to give back.
+    if (NOT_TRIED.has(result)) {
+      await this.refreshAll(r.planned.workers);
+      return false;
+    }
+    const refresh = new Set<string>();
+    if (this.noteClaim(r.planned, result, refresh)) {
+      this.metrics.submitDispatches.inc();
+      return true;
+    }
+    await this.refreshAll(refresh);
+    return false;
   }
 
   /** Chooses the worker(s) of one queued task, or records why none can run it. */

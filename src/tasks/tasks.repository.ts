@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Keys } from '../redis/keys';
 import { RedisService } from '../redis/redis.service';
+import type { DirectDispatch } from '../scheduler/scheduler.service';
 
 /** A task to create, as the submit-tasks script takes it. */
 export interface NewTaskRow {
@@ -16,6 +17,8 @@ export interface CreatedTask {
   id: string;
   status: string;
   waiting_on: string[];
+  /** For the task of a `dispatch` request: 'ok' when the script dispatched it, else why not. */
+  dispatch?: string;
 }
 
 export type SubmitOutcome =
@@ -37,10 +40,14 @@ const SCAN_CHUNK = 500;
 export class TasksRepository {
   constructor(private readonly redis: RedisService) {}
 
-  /** `instance`: the submitting orchestrator, named on each ORCH_TASK_SUBMITTED event. */
-  async createBatch(rows: NewTaskRow[], nowMs: number, instance: string): Promise<SubmitOutcome> {
-    const payload = JSON.stringify({ instance, tasks: rows.map((r) => ({ ...r, owner: r.owner ?? '' })) });
-    const outcome = JSON.parse((await this.redis.run('submit-tasks', nowMs, [payload])) as string) as SubmitOutcome;
+  /**
+   * `instance`: the submitting orchestrator, named on each ORCH_TASK_SUBMITTED event. `direct`: a
+   * worker the leader reserved for the one task of this submission, with the leader's fencing token
+   * (SchedulerService.reserveFor); the script dispatches the task itself when it can.
+   */
+  async createBatch(rows: NewTaskRow[], nowMs: number, instance: string, direct?: { dispatch: DirectDispatch; fence: string }): Promise<SubmitOutcome> {
+    const payload = JSON.stringify({ instance, tasks: rows.map((r) => ({ ...r, owner: r.owner ?? '' })), dispatch: direct?.dispatch });
+    const outcome = JSON.parse((await this.redis.run('submit-tasks', nowMs, [payload], direct?.fence)) as string) as SubmitOutcome;
     // cjson encodes an empty list as {}.
     if (outcome.ok) for (const t of outcome.tasks) t.waiting_on = Array.isArray(t.waiting_on) ? t.waiting_on : [];
     return outcome;

@@ -10,7 +10,7 @@ import { SchedulerService } from '../scheduler/scheduler.service';
 import { parseSubmissionWith } from './spec/parse-submission';
 import { SpecError, TaskDraft } from './spec/task-draft';
 import { StoredPlacement, SubmittedTask, TaskResponse, toSubmittedTask, toTaskResponse } from './task-record';
-import { ListFilter, NewTaskRow, TasksRepository } from './tasks.repository';
+import { ListFilter, NewTaskRow, SubmitOutcome, TasksRepository } from './tasks.repository';
 import { YamlThread } from './yaml-thread';
 
 export const DEFAULT_LIST_LIMIT = 1000;
@@ -61,8 +61,19 @@ export class TasksService {
     }
     const ids = new Map(drafts.map((d) => [d.key, randomUUID()]));
     const rows = dependencyOrder(drafts).map((d) => this.toRow(d, ids));
-    const outcome = await this.repo.createBatch(rows, Date.now(), this.leadership.instanceId);
+    // One task with no dependency (the usual request at low load): the leader picks its worker now and
+    // the submit script dispatches it in the same step when it can (SchedulerService.reserveFor).
+    const single = rows.length === 1 && rows[0].deps.length === 0 ? rows[0] : null;
+    const reservation = single ? this.scheduler.reserveFor({ id: single.id, req: single.fields.req, name: single.fields.name }) : null;
+    let outcome: SubmitOutcome;
+    try {
+      outcome = await this.repo.createBatch(rows, reservation?.nowMs ?? Date.now(), this.leadership.instanceId, reservation ?? undefined);
+    } catch (err) {
+      if (reservation) await this.scheduler.settleReservation(reservation, 'not_created');
+      throw err;
+    }
     if (!outcome.ok) {
+      if (reservation) await this.scheduler.settleReservation(reservation, 'not_created');
       const draft = drafts.find((d) => d.key === outcome.key);
       throw new DomainError(
         'invalid_task',
@@ -72,7 +83,10 @@ export class TasksService {
     }
     this.metrics.tasksSubmitted.inc(drafts.length);
     this.log.log(`accepted ${drafts.length} task(s)`, { taskIds: [...ids.values()].slice(0, 20) });
-    const placed = await this.scheduler.runPassFor(outcome.tasks.filter((t) => t.status === 'PENDING' && t.waiting_on.length === 0).map((t) => t.id));
+    const direct = reservation ? await this.scheduler.settleReservation(reservation, outcome.tasks[0]?.dispatch ?? 'not_created') : false;
+    const placed = direct
+      ? new Map([[reservation!.dispatch.id, [reservation!.dispatch.worker]]])
+      : await this.scheduler.runPassFor(outcome.tasks.filter((t) => t.status === 'PENDING' && t.waiting_on.length === 0).map((t) => t.id));
     // Answer in document order, with the state the first scheduling pass left: what the submit
     // script returned, and where that pass sent each task (no read back).
     const created = new Map(outcome.tasks.map((t) => [t.id, t]));

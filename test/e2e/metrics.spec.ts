@@ -62,4 +62,23 @@ describe('GET /metrics', () => {
     const id = firstId(await s.submit(taskYaml({ name: 'after-idle' })));
     expect((await s.waitForStatus(id, 'DONE')).status).toBe('DONE');
   });
+
+  it('a one-task submission is dispatched by its own submit script while nothing else is queued, else by a pass', async () => {
+    // Idle CPU workers of the tests above are still registered.
+    const metric = async (name: string) => sample((await s.http().get('/metrics').set(s.authHeader())).text, name) ?? NaN;
+    const direct0 = await metric('mloc_scheduler_submit_dispatches_total');
+    const first = (await s.submit(taskYaml({ name: 'direct-1' }))).body.tasks[0];
+    expect(first.status).toBe('DISPATCHED');
+    expect(first.assigned_worker).toBeTruthy();
+    expect(await metric('mloc_scheduler_submit_dispatches_total')).toBe(direct0 + 1);
+
+    // A task no worker here can run (a GPU) waits in the queue; the next submission then goes the
+    // usual way (it might be owed the worker), and a pass dispatches it, in the same answer.
+    const waits = firstId(await s.submit(taskYaml({ name: 'needs-gpu', gpu: '{type: any, count: 1}' })));
+    const second = (await s.submit(taskYaml({ name: 'direct-2' }))).body.tasks[0];
+    expect(second.status).toBe('DISPATCHED');
+    expect(second.assigned_worker).toBeTruthy();
+    expect(await metric('mloc_scheduler_submit_dispatches_total')).toBe(direct0 + 1);
+    expect((await s.task(waits)).status).toBe('PENDING');
+  });
 });

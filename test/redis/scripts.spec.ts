@@ -308,4 +308,69 @@ describe('Lua scripts', () => {
       expect(await r.zscore(Keys.queue, b)).toBeNull();
     });
   });
+
+  describe('submit-tasks with a reserved worker (the leader dispatches a one-task submission in the same step)', () => {
+    const FENCE = 'submit-test#7';
+    const submitDirect = async (id: string, worker: string, opts: { fence?: string; topic?: string } = {}) => {
+      const payload = {
+        instance: 'i',
+        tasks: [{ id, key: id, owner: 'o', deps: [], fields: fields(id, { priority: '5' }) }],
+        dispatch: { id, worker, topic: opts.topic ?? 'tasks', strategy: 'best-fit', reason: 'test', cutoff: new Date(Date.now() - 60_000).toISOString(), ack_deadline_ms: Date.now() + 30_000 },
+      };
+      return JSON.parse((await runScript(r, 'submit-tasks', Date.now(), [JSON.stringify(payload)], opts.fence ?? FENCE)) as string) as {
+        tasks: { id: string; status: string; dispatch: string }[];
+      };
+    };
+    const drainQueue = async () => {
+      for (const id of await r.zrange(Keys.queue, 0, -1)) await run('cancel-task', id);
+    };
+    beforeEach(async () => {
+      await r.set('mloc:leader', FENCE);
+      await drainQueue();
+    });
+    afterEach(() => r.del('mloc:leader'));
+
+    it('nothing else queued, the worker free, the lease held: created and dispatched at once', async () => {
+      const [t, w] = [uid('t'), uid('w')];
+      await registerWorker(w);
+      const heard = new Promise<string>((resolve) => listener.once('message', (_c: string, m: string) => resolve(m)));
+      const res = await submitDirect(t, w);
+      expect(res.tasks).toEqual([{ id: t, status: 'DISPATCHED', waiting_on: {}, dispatch: 'ok' }]);
+      expect(JSON.parse(await heard)).toMatchObject({ task_id: t, assigned_worker: w, attempt: 1, task: { spec: {} } });
+      const h = await r.hgetall(Keys.task(t));
+      expect([h.status, h.attempt, h.assigned_worker, h.strategy]).toEqual(['DISPATCHED', '1', w, 'best-fit']);
+      expect(await r.zscore(Keys.tasksByStatus('DISPATCHED'), t)).toBe(h.seq);
+      expect(await r.zscore(Keys.tasksByStatus('PENDING'), t)).toBeNull();
+      expect(await r.zscore(Keys.queue, t)).toBeNull();
+      expect(await r.zscore(Keys.unacked, t)).not.toBeNull();
+      expect(await r.get(Keys.workerTask(w))).toBe(t);
+      expect(await r.hget(`worker:${w}`, 'status')).toBe('RUNNING');
+    });
+
+    it.each([
+      ['another task is queued (it may be owed the worker)', 'queue_not_empty'],
+      ['the fencing token is not the lease', 'not_leader'],
+      ['no fencing token at all', 'not_leader'],
+      ['the worker holds a task', 'worker:busy'],
+      ['nobody hears the dispatch', 'no_subscriber'],
+    ])('%s: the task is queued as usual, once, and the worker untouched', async (why, expected) => {
+      const [t, w, other] = [uid('t'), uid('w'), uid('t')];
+      await registerWorker(w);
+      let opts: { fence?: string; topic?: string } = {};
+      if (expected === 'queue_not_empty') await submit([{ id: other }]);
+      if (why.startsWith('the fencing token')) opts = { fence: 'someone-else#1' };
+      if (why.startsWith('no fencing')) opts = { fence: '*' };
+      if (expected === 'worker:busy') await r.set(Keys.workerTask(w), 'another-task');
+      if (expected === 'no_subscriber') opts = { topic: 'nobody-listens-here' };
+      const res = await submitDirect(t, w, opts);
+      expect(res.tasks).toEqual([{ id: t, status: 'PENDING', waiting_on: {}, dispatch: expected }]);
+      const h = await r.hgetall(Keys.task(t));
+      expect([h.status, h.attempt, h.assigned_worker ?? '']).toEqual(['PENDING', '0', '']);
+      expect(await r.zscore(Keys.queue, t)).toBe(String(Number(h.seq) - 5 * 4294967296));
+      expect(await r.zscore(Keys.tasksByStatus('PENDING'), t)).toBe(h.seq);
+      expect(await r.zscore(Keys.tasksByStatus('DISPATCHED'), t)).toBeNull();
+      if (expected !== 'worker:busy') expect(await r.get(Keys.workerTask(w))).toBeNull();
+      expect(await r.hget(`worker:${w}`, 'status')).toBe('IDLE');
+    });
+  });
 });

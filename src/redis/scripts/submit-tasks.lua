@@ -1,8 +1,12 @@
 -- submit-tasks: creates every task of one submission, all or none.
--- ARGV[4] = JSON {instance, tasks: [{id, key, owner, fields: {field: string}, deps: [id]}]}, deps before
--- dependents; `instance` (the submitting orchestrator) is carried on ORCH_TASK_SUBMITTED.
--- Returns JSON {ok: true, tasks: [{id, status, waiting_on}]} (cjson writes an empty waiting_on as {})
--- or {ok: false, error: 'unknown_dependency', key, dependency}.
+-- ARGV[4] = JSON {instance, tasks: [{id, key, owner, fields: {field: string}, deps: [id]}], dispatch?},
+-- deps before dependents; `instance` (the submitting orchestrator) is carried on ORCH_TASK_SUBMITTED.
+-- `dispatch` = {id, worker, topic, strategy, reason, cutoff, ack_deadline_ms}: a worker the leader
+-- chose for task `id` (ARGV[3] is then its fencing token). When that task is ready and nothing else
+-- is queued (so no ready task is owed the worker first), it is dispatched here with the checks of
+-- claim-dispatch; otherwise it is queued as usual and the reason is returned.
+-- Returns JSON {ok: true, tasks: [{id, status, waiting_on, dispatch?}]} (cjson writes an empty
+-- waiting_on as {}; `dispatch` is 'ok' or why not) or {ok: false, error: 'unknown_dependency', key, dependency}.
 -- Race prevented: a dependency that finishes between validation and creation. Both happen in this
 -- one script, so a new task either sees its dependency DONE/ended or is registered as its dependent
 -- before the dependency can finish.
@@ -50,14 +54,34 @@ for _, t in ipairs(payload.tasks) do
   if t.owner and t.owner ~= '' then redis.call('ZADD', P .. 'tasks:owner:' .. t.owner, seq, id) end
   index_status(id, nil, seq, 'PENDING')
   publish_task_event('ORCH_TASK_SUBMITTED', id, { name = t.fields.name, instance = payload.instance })
-  local status = 'PENDING'
+  local status, dispatched = 'PENDING', nil
+  local d = payload.dispatch
+  if d and d.id == id then dispatched = 'not_ready' end
   if dead then
     local name = redis.call('HGET', tkey(dead), 'name') or ''
     finalize(id, dead_status, 'dependency ' .. dead .. ' (' .. name .. ') ended ' .. dead_status)
     status = dead_status
   elseif #waiting == 0 then
-    enqueue_at(id, seq, t.fields.priority)
+    if dispatched then
+      if redis.call('ZCARD', P .. 'queue') > 0 then
+        dispatched = 'queue_not_empty'
+      elseif FENCE == '*' or not fenced() then
+        dispatched = 'not_leader'
+      else
+        local why, v2 = worker_unavailable(d.worker, d.cutoff)
+        if why then
+          dispatched = 'worker:' .. why
+        else
+          local f = t.fields
+          dispatched = dispatch_to(id, d.worker, d.topic, d.strategy, d.reason, tonumber(d.ack_deadline_ms),
+            { 'PENDING', seq, f.attempt, f.doc, f.task_type, f.priority }, v2)
+          if dispatched == 'ok' then status = 'DISPATCHED' end
+        end
+      end
+    end
+    -- dispatch_to queues the task again itself when nobody heard it.
+    if status == 'PENDING' and dispatched ~= 'no_subscriber' then enqueue_at(id, seq, t.fields.priority) end
   end
-  table.insert(out, { id = id, status = status, waiting_on = waiting })
+  table.insert(out, { id = id, status = status, waiting_on = waiting, dispatch = dispatched })
 end
 return cjson.encode({ ok = true, tasks = out })
