@@ -14,6 +14,9 @@ module.exports = {
   },
   transformIgnorePatterns: [`/node_modules/(?!(${ESM_PACKAGES.join('|')})/)`],
   testTimeout: 30000,
+  // A redis-server a hung test leaves behind is stopped at the end of the run.
+  globalSetup: '<rootDir>/test/support/global-setup.js',
+  globalTeardown: '<rootDir>/test/support/global-teardown.js',
   // Belt and braces for CI: an open handle must never hang the run.
   forceExit: true,
   testPathIgnorePatterns: ['/node_modules/', '/test/faults/'],

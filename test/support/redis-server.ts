@@ -1,5 +1,5 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -39,6 +39,9 @@ export class TestRedisServer {
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--logfile', ''];
     args.push('--appendonly', this.opts.persistence ? 'yes' : 'no');
     this.proc = spawn(redisServerBinary(), args, { stdio: 'ignore' });
+    // Left for the global teardown, which stops a server a hung test leaves behind.
+    const runDir = process.env.MLOC_TEST_RUN_DIR;
+    if (runDir && this.proc.pid) writeFileSync(join(runDir, `${this.port}.pid`), JSON.stringify({ pid: this.proc.pid, dir: this.dir }));
     await this.waitUntilAnswering();
   }
 
