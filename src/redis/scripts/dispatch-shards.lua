@@ -11,9 +11,11 @@ local pk = tkey(parent)
 if not redis.call('ZSCORE', P .. 'queue', parent) or redis.call('HGET', pk, 'status') ~= 'PENDING' then
   return 'task_gone'
 end
+local v2 = {}
 for _, s in ipairs(a.shards) do
-  local why = worker_unavailable(s.worker, a.cutoff)
+  local why, speaks2 = worker_unavailable(s.worker, a.cutoff)
   if why then return 'worker:' .. s.worker .. ':' .. why end
+  v2[s.worker] = speaks2
 end
 
 local ids = {}
@@ -28,18 +30,10 @@ local owner = redis.call('HGET', pk, 'owner')
 publish_task_event('ORCH_TASK_DISPATCHED', parent, { worker_id = 'MULTI', shards = #ids, strategy = a.strategy })
 
 for _, s in ipairs(a.shards) do
-  local k = tkey(s.id)
   local seq = redis.call('INCR', P .. 'seq')
-  local args = { 'seq', seq, 'submitted_at', NOW_ISO, 'updated_at', NOW_ISO }
-  for f, v in pairs(s.fields) do
-    table.insert(args, f)
-    table.insert(args, v)
-  end
-  redis.call('HSET', k, unpack(args))
-  redis.call('ZADD', P .. 'tasks', seq, s.id)
-  if owner and owner ~= '' then redis.call('ZADD', P .. 'tasks:owner:' .. owner, seq, s.id) end
-  set_status(s.id, 'PENDING')
-  redis.call('ZADD', P .. 'queue', 0, s.id) -- dispatch_to takes it out again
-  dispatch_to(s.id, s.worker, a.topic, a.strategy, a.reason, a.ack_deadline_ms)
+  create_task(s.id, seq, s.fields, owner)
+  local f = s.fields
+  dispatch_to(s.id, s.worker, a.topic, a.strategy, a.reason, a.ack_deadline_ms,
+    { 'PENDING', seq, f.attempt, f.doc, f.task_type, f.priority }, v2[s.worker])
 end
 return 'ok'

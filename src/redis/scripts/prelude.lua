@@ -90,6 +90,27 @@ local function enqueue(id)
   enqueue_at(id, f[1], f[2])
 end
 
+-- Creates a PENDING task in one write and indexes it (all tasks, its owner's, PENDING). `fields`
+-- (field -> string) come first; `status` and `waiting_on` (when given) follow and override them.
+-- The caller queues or dispatches it.
+local function create_task(id, seq, fields, owner, waiting_json)
+  local args = { 'seq', seq, 'submitted_at', NOW_ISO, 'updated_at', NOW_ISO }
+  for f, v in pairs(fields) do
+    table.insert(args, f)
+    table.insert(args, v)
+  end
+  table.insert(args, 'status')
+  table.insert(args, 'PENDING')
+  if waiting_json then
+    table.insert(args, 'waiting_on')
+    table.insert(args, waiting_json)
+  end
+  redis.call('HSET', tkey(id), unpack(args))
+  redis.call('ZADD', P .. 'tasks', seq, id)
+  if owner and owner ~= '' then redis.call('ZADD', P .. 'tasks:owner:' .. owner, seq, id) end
+  index_status(id, nil, seq, 'PENDING')
+end
+
 local function remove_from_queues(id)
   redis.call('ZREM', P .. 'queue', id)
   redis.call('ZREM', P .. 'delayed', id)

@@ -26,7 +26,6 @@ end
 local out = {}
 for _, t in ipairs(payload.tasks) do
   local id = t.id
-  local k = tkey(id)
   local seq = redis.call('INCR', P .. 'seq')
   local waiting, dead, dead_status = {}, nil, nil
   for _, d in ipairs(t.deps) do
@@ -38,21 +37,7 @@ for _, t in ipairs(payload.tasks) do
       redis.call('SADD', P .. 'task:' .. d .. ':dependents', id)
     end
   end
-  -- The whole record in one write; status and waiting_on after the caller's fields, which they
-  -- override.
-  local args = { 'seq', seq, 'submitted_at', NOW_ISO, 'updated_at', NOW_ISO }
-  for f, v in pairs(t.fields) do
-    table.insert(args, f)
-    table.insert(args, v)
-  end
-  table.insert(args, 'status')
-  table.insert(args, 'PENDING')
-  table.insert(args, 'waiting_on')
-  table.insert(args, json_array(waiting))
-  redis.call('HSET', k, unpack(args))
-  redis.call('ZADD', P .. 'tasks', seq, id)
-  if t.owner and t.owner ~= '' then redis.call('ZADD', P .. 'tasks:owner:' .. t.owner, seq, id) end
-  index_status(id, nil, seq, 'PENDING')
+  create_task(id, seq, t.fields, t.owner, json_array(waiting))
   publish_task_event('ORCH_TASK_SUBMITTED', id, { name = t.fields.name, instance = payload.instance })
   local status, dispatched = 'PENDING', nil
   local d = payload.dispatch
