@@ -88,7 +88,7 @@ export class TestStack {
   }
 }
 
-export const EXAMPLES_DIR = resolve(__dirname, '../../../shared/examples');
+export const EXAMPLES_DIR = resolve(__dirname, '../../examples');
 
 export function example(name: string): string {
   return readFileSync(join(EXAMPLES_DIR, name), 'utf8');

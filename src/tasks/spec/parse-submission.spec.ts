@@ -5,7 +5,7 @@ import { deepMerge } from './deep-merge';
 import { parseSubmission } from './parse-submission';
 import { SpecError, TaskDraft } from './task-draft';
 
-const EXAMPLES_DIR = path.resolve(__dirname, '../../../../shared/examples');
+const EXAMPLES_DIR = path.resolve(__dirname, '../../../examples');
 const Gi = 1024 ** 3;
 
 type Doc = Record<string, unknown>;
@@ -64,7 +64,7 @@ function refusal(run: () => unknown): { path: string; message: string } {
 function readExample(relative: string): string {
   const file = path.join(EXAMPLES_DIR, relative);
   if (!fs.existsSync(file)) {
-    throw new Error(`Example ${relative} not found: expected the shared examples in ${EXAMPLES_DIR}`);
+    throw new Error(`Example ${relative} not found: expected it in ${EXAMPLES_DIR}`);
   }
   return fs.readFileSync(file, 'utf8');
 }
@@ -73,14 +73,14 @@ function summary(drafts: TaskDraft[]): Array<[string, string, string[]]> {
   return drafts.map((draft) => [draft.key, draft.name, draft.dependsOnKeys]);
 }
 
-describe('shared examples', () => {
+describe('the example documents (examples/)', () => {
   const exampleFiles = fs.existsSync(EXAMPLES_DIR)
     ? fs.readdirSync(EXAMPLES_DIR).filter((file) => file.endsWith('.yaml'))
     : [];
 
-  it('finds the shared examples', () => {
+  it('finds the example documents', () => {
     if (exampleFiles.length === 0) {
-      throw new Error(`No example documents in ${EXAMPLES_DIR}: /work/shared is expected next to the repository`);
+      throw new Error(`No example documents in ${EXAMPLES_DIR}`);
     }
   });
 

@@ -13,7 +13,7 @@ import { loadDocuments, loadWithYaml, MAX_NESTING_DEPTH, parseSubmission, yamlPa
 import { SpecError } from './task-draft';
 import { loadWithJsYaml } from './yaml-fast-path';
 
-const EXAMPLES_DIR = path.resolve(__dirname, '../../../../shared/examples');
+const EXAMPLES_DIR = path.resolve(__dirname, '../../../examples');
 
 type Outcome = { documents: unknown[] } | { refusal: string };
 
@@ -121,7 +121,7 @@ describe('YAML fast path: same documents as the yaml path', () => {
     fs.existsSync(dir) ? fs.readdirSync(dir).filter((file) => file.endsWith('.yaml')).map((file) => path.join(dir, file)) : [];
   const examples = [...exampleFiles(EXAMPLES_DIR), ...exampleFiles(path.join(EXAMPLES_DIR, 'bad'))];
 
-  it('finds the shared examples, good and bad', () => {
+  it('finds the example documents, good and bad', () => {
     expect(examples.some((file) => file.includes(`${path.sep}bad${path.sep}`))).toBe(true);
     expect(examples.some((file) => !file.includes(`${path.sep}bad${path.sep}`))).toBe(true);
   });
