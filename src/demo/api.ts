@@ -25,6 +25,27 @@ export class OrchestratorApi {
     return body.tasks;
   }
 
+  /** Submits a document expected to be refused: the HTTP status and the error body, never throws on a 4xx. */
+  async refusal(yaml: string): Promise<{ status: number; message: string; field: string | null }> {
+    const res = await fetch(`${this.baseUrl}/api/v1/tasks`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${this.token}`, 'content-type': 'text/yaml' },
+      body: yaml,
+    });
+    const text = await res.text();
+    let body: { message?: unknown; field?: unknown } = {};
+    try {
+      body = JSON.parse(text) as typeof body;
+    } catch {
+      // not JSON: shown as text below
+    }
+    return {
+      status: res.status,
+      message: typeof body.message === 'string' ? body.message : text.slice(0, 200),
+      field: typeof body.field === 'string' ? body.field : null,
+    };
+  }
+
   /** Newest first. */
   tasks(): Promise<TaskResponse[]> {
     return this.call('GET', '/api/v1/tasks');

@@ -1,12 +1,12 @@
 /**
  * `npm run demo` (after `npm run build`): a throwaway local cluster that shows the whole system.
  * Starts Redis (unless REDIS_URL is set), an OpenAI-compatible stub, the orchestrator and three
- * workers (one simulating an NVIDIA L4 machine), submits a sharded inference job, a pipeline and a
- * graph, prints progress and a final table, stops everything, and exits 0 when every task ended
+ * workers (one simulating an NVIDIA L4 machine), submits the bad example documents of examples/bad
+ * (each refused with a 400 naming the field), then a sharded inference job, a pipeline and a graph, prints progress and a final table, stops everything, and exits 0 when every task ended
  * DONE. `--keep` leaves it all running until Ctrl-C. Everything listens on 127.0.0.1.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { redactRedisUrl } from '../config/env';
@@ -23,6 +23,8 @@ import { progressLine, taskTable } from './report';
 const DIST = resolve(__dirname, '..');
 const ORCHESTRATOR_MAIN = join(DIST, 'main.js');
 const WORKER_MAIN = join(DIST, 'worker', 'main.js');
+/** The repository's bad example documents (dist/demo → examples/bad); absent when only dist/ was shipped. */
+const BAD_EXAMPLES = resolve(DIST, '..', 'examples', 'bad');
 
 const STARTUP_TIMEOUT_MS = 30_000;
 const JOBS_TIMEOUT_MS = 90_000;
@@ -88,6 +90,7 @@ class Demo {
     await this.startOrchestrator();
     this.startWorkers();
     await this.guard(this.waitUntilReady());
+    await this.guard(this.showRefusals());
 
     // First, and alone: data-parallel needs idle capacity >= 2 × demand (1.0 + 0.6 + 0.6 = 2.2 for 1 task).
     const order: string[] = [];
@@ -160,6 +163,20 @@ class Demo {
       STARTUP_TIMEOUT_MS,
     );
     say(`ready after ${((Date.now() - this.t0) / 1000).toFixed(1)}s`);
+  }
+
+  /** Submits each document of examples/bad: every one is refused with a 400 naming the field, and nothing is created. */
+  private async showRefusals() {
+    if (!existsSync(BAD_EXAMPLES)) return;
+    const files = readdirSync(BAD_EXAMPLES).filter((f) => f.endsWith('.yaml')).sort();
+    if (files.length === 0) return;
+    say('\nSubmitting the bad example documents (examples/bad): each is refused, nothing is created');
+    for (const file of files) {
+      const r = await this.api!.refusal(readFileSync(join(BAD_EXAMPLES, file), 'utf8'));
+      const field = r.field ? ` [${r.field}]` : '';
+      say(`  ${file.padEnd(24)} HTTP ${r.status}${field}  ${r.message}`);
+      if (r.status < 400 || r.status >= 500) throw new DemoError(`examples/bad/${file} was answered HTTP ${r.status}, expected a 4xx refusal`);
+    }
   }
 
   /** Prints a line whenever one of the tasks (or a shard of one) changes state; resolves when all are final. */
