@@ -2,8 +2,8 @@
  * `npm run demo` (after `npm run build`): a throwaway local cluster that shows the whole system.
  * Starts Redis (unless REDIS_URL is set), an OpenAI-compatible stub, the orchestrator and three
  * workers (one simulating an NVIDIA L4 machine), submits the bad example documents of examples/bad
- * (each refused with a 400 naming the field), then a sharded inference job, a pipeline and a graph, prints progress and a final table, stops everything, and exits 0 when every task ended
- * DONE. `--keep` leaves it all running until Ctrl-C. Everything listens on 127.0.0.1.
+ * (each refused with a 400 naming the field), then a sharded inference job, a pipeline and a graph,
+ * prints progress and a final table, stops everything, and exits 0 when every task ended DONE. `--keep` leaves it all running until Ctrl-C. Everything listens on 127.0.0.1.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
