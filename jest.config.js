@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Tests run against a real redis-server started per test file (see test/support/redis-server.ts).
  * Nest 12 ships as ES modules, which Jest on Node 20 cannot require; test/support/esm-to-cjs.transform.js
@@ -17,7 +18,7 @@ module.exports = {
   // A redis-server a hung test leaves behind is stopped at the end of the run.
   globalSetup: '<rootDir>/test/support/global-setup.js',
   globalTeardown: '<rootDir>/test/support/global-teardown.js',
-  // Belt and braces for CI: an open handle must never hang the run.
-  forceExit: true,
+  // Every test must assert something (Jest counts zero assertions otherwise without a word).
+  setupFilesAfterEnv: ['<rootDir>/test/support/every-test-asserts.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/test/faults/'],
 };

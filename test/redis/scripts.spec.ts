@@ -322,7 +322,7 @@ describe('Lua scripts', () => {
       };
     };
     const drainQueue = async () => {
-      for (const id of await r.zrange(Keys.queue, 0, -1)) await run('cancel-task', id);
+      for (const id of await r.zrange(Keys.queue, '0', '-1')) await run('cancel-task', id);
     };
     beforeEach(async () => {
       await r.set('mloc:leader', FENCE);

@@ -4,10 +4,12 @@
  * cached by Jest. `import.meta.url` has no CommonJS form and is rewritten to the file's URL, and a
  * `createRequire` shim is dropped in favour of CommonJS's own require.
  */
+// @ts-check
 const ts = require('typescript');
 const { createHash } = require('node:crypto');
 
 module.exports = {
+  /** @param {string} source @param {string} filename */
   process(source, filename) {
     const code = source
       // `const require = createRequire(import.meta.url)`: CommonJS already has a require.
@@ -19,6 +21,7 @@ module.exports = {
     });
     return { code: out.outputText };
   },
+  /** @param {string} source @param {string} filename */
   getCacheKey(source, filename) {
     return createHash('sha1').update('esm-to-cjs-v2').update(filename).update(source).digest('hex');
   },

@@ -4,6 +4,7 @@
  * an `exit` handler in a test file cannot help, as Jest gives test files a process object of their
  * own. A pid is killed only while it is still that redis-server (its command line names the port).
  */
+// @ts-check
 const { readdirSync, readFileSync, rmSync } = require('node:fs');
 const { join } = require('node:path');
 
