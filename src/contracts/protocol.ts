@@ -48,7 +48,16 @@ export interface HardwareInfo {
 export type WorkerEvent =
   | { type: 'REGISTER'; worker_id: string; status: string; ts: string; tags?: string[]; protocol?: number }
   | { type: 'HEARTBEAT'; worker_id: string; ts: string; metrics?: Record<string, unknown> }
-  | { type: 'STATUS'; worker_id: string; status: string; ts: string; extra?: Record<string, unknown>; source?: string }
+  | {
+      type: 'STATUS';
+      worker_id: string;
+      status: string;
+      ts: string;
+      extra?: Record<string, unknown>;
+      /** The task a STATUS RUNNING acknowledges: `extra.task_id` (dd27001 worker) or `payload.task_id` (later MLOC worker). */
+      task_id?: string;
+      source?: string;
+    }
   | { type: 'UNREGISTER'; worker_id: string; ts?: string; source?: string };
 
 /** A dispatch published on the task topic. */
@@ -77,7 +86,10 @@ export const EVENTS_STREAM_GROUP = 'orchestrators';
 /** Approximate length the workers trim the stream to. */
 export const EVENTS_STREAM_MAXLEN = 100_000;
 
-/** A v2 worker's acknowledgement on the stream (it also sends the v1 STATUS RUNNING). */
+/**
+ * An acknowledgement: a v2 worker's on the stream (it also sends the v1 STATUS RUNNING), and the
+ * later MLOC worker's on tasks.events (with `payload: {taskType, dispatched_at, started_at}`).
+ */
 export interface TaskStartedEvent {
   type: 'TASK_STARTED';
   worker_id: string;

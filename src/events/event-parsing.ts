@@ -8,19 +8,40 @@ export const MAX_ERROR_CHARS = 4000;
 
 const isId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 256;
 
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * The message as an object, with explicit nulls read as absent: the later MLOC worker sends every
+ * key of its event model, `"error": null`, `"tags": null` and so on, where the dd27001 worker
+ * leaves them out.
+ */
 function parseObject(raw: string): Record<string, unknown> | null {
   if (raw.length > MAX_EVENT_BYTES) return null;
+  let v: unknown;
   try {
-    const v: unknown = JSON.parse(raw);
-    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+    v = JSON.parse(raw);
   } catch {
     return null;
   }
+  if (!isObject(v)) return null;
+  for (const k in v) if (v[k] === null) delete v[k];
+  return v;
 }
 
 /**
- * A worker report (tasks.events, or the v2 stream, which also carries TASK_STARTED), or null for
- * anything else (our own ORCH_ events, junk). Pure.
+ * The task a STATUS event names: `extra.task_id` (the dd27001 worker) or `payload.task_id` (the
+ * later MLOC worker, whose event model calls that object `payload`).
+ */
+function statusTaskId(o: Record<string, unknown>): string | undefined {
+  for (const holder of [o.extra, o.payload]) {
+    if (isObject(holder) && isId(holder.task_id)) return holder.task_id;
+  }
+  return undefined;
+}
+
+/**
+ * A worker report or acknowledgement, or null for anything else (our own ORCH_ events, junk). Pure.
+ * TASK_STARTED comes on the v2 stream (our worker) and on tasks.events (the later MLOC worker).
  */
 export function parseTaskEvent(raw: string, opts: { started?: boolean } = {}): WorkerTaskEvent | TaskStartedEvent | null {
   const o = parseObject(raw);
@@ -47,8 +68,8 @@ export function parseWorkerEvent(raw: string): WorkerEvent | null {
       return { type, worker_id: o.worker_id, ts: ts ?? new Date().toISOString() };
     case 'STATUS': {
       if (typeof o.status !== 'string') return null;
-      const extra = o.extra && typeof o.extra === 'object' && !Array.isArray(o.extra) ? (o.extra as Record<string, unknown>) : undefined;
-      return { type, worker_id: o.worker_id, status: o.status.toUpperCase(), ts: ts ?? new Date().toISOString(), extra, source };
+      const extra = isObject(o.extra) ? o.extra : undefined;
+      return { type, worker_id: o.worker_id, status: o.status.toUpperCase(), ts: ts ?? new Date().toISOString(), extra, task_id: statusTaskId(o), source };
     }
     default:
       return null;

@@ -1,5 +1,5 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { ORCHESTRATOR_SOURCE, PROTOCOL_V2, TASKS_EVENTS_CHANNEL, WORKERS_EVENTS_CHANNEL, WorkerEvent, WorkerTaskEvent } from '../contracts/protocol';
+import { ORCHESTRATOR_SOURCE, PROTOCOL_V2, TASKS_EVENTS_CHANNEL, WORKERS_EVENTS_CHANNEL, WorkerEvent } from '../contracts/protocol';
 import { RedisService } from '../redis/redis.service';
 import { LeadershipService } from '../leadership/leadership.service';
 import { SchedulerService } from '../scheduler/scheduler.service';
@@ -8,8 +8,11 @@ import { TasksRepository } from '../tasks/tasks.repository';
 import { parseTaskEvent, parseWorkerEvent } from './event-parsing';
 import { TaskEventsService } from './task-events.service';
 
-/** Worker report types, compared case-insensitively (PROTOCOL section 2). */
-const REPORT_TYPE = /task_(succeeded|failed)/i;
+/**
+ * Worker report types, compared case-insensitively (docs/protocol.md), and the later MLOC worker's
+ * TASK_STARTED (quoted, so that our own ORCH_TASK_STARTED is not parsed for nothing).
+ */
+const REPORT_TYPE = /task_(succeeded|failed)|"task_started"/i;
 
 /**
  * The subscriber on tasks.events and workers.events. Every message is handled on its own: a bad
@@ -56,13 +59,15 @@ export class EventsSubscriber implements OnApplicationBootstrap {
     // Most of the traffic is our own lifecycle events: only text that can be a report is parsed.
     // (Matching on our own markers instead could drop a real report whose result quotes them.)
     if (!REPORT_TYPE.test(raw)) return;
-    const ev = parseTaskEvent(raw) as WorkerTaskEvent | null;
+    const ev = parseTaskEvent(raw, { started: true });
     if (!ev) {
       if (!raw.includes('"ORCH_')) this.noteDropped('tasks.events', raw);
       return;
     }
     // A v2 worker's mirror: the same event arrives durably on the stream (StreamConsumer).
     if (ev.protocol === PROTOCOL_V2) return;
+    // The later MLOC worker acknowledges with TASK_STARTED; the script applies it only from the holder.
+    if (ev.type === 'TASK_STARTED') return this.acknowledge(ev.task_id, ev.worker_id);
     this.taskEvents.onReport(ev).catch((err) => this.log.warn(`could not apply ${ev.type}: ${String(err)}`, { taskId: ev.task_id, workerId: ev.worker_id }));
   }
 
@@ -76,11 +81,14 @@ export class EventsSubscriber implements OnApplicationBootstrap {
       .catch((err) => this.log.warn(`could not apply ${ev.type} of ${ev.worker_id}: ${String(err)}`));
   }
 
-  /** v1 acknowledgement: the worker's own STATUS RUNNING with extra.task_id. */
+  /** v1 acknowledgement: the worker's own STATUS RUNNING naming the task (in `extra` or `payload`). */
   private onWorkerStatus(ev: Extract<WorkerEvent, { type: 'STATUS' }>) {
-    const taskId = ev.extra?.task_id;
-    if (ev.status !== 'RUNNING' || typeof taskId !== 'string') return;
-    this.tasks.ack(taskId, ev.worker_id, Date.now()).catch((err) => this.log.warn(`could not apply acknowledgement: ${String(err)}`, { taskId, workerId: ev.worker_id }));
+    if (ev.status === 'RUNNING' && ev.task_id) this.acknowledge(ev.task_id, ev.worker_id);
+  }
+
+  /** DISPATCHED -> RUNNING when the worker holds the task (ack-task.lua checks); else nothing. */
+  private acknowledge(taskId: string, workerId: string) {
+    this.tasks.ack(taskId, workerId, Date.now()).catch((err) => this.log.warn(`could not apply acknowledgement: ${String(err)}`, { taskId, workerId }));
   }
 
   private noteDropped(channel: string, raw: string) {

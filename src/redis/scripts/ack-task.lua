@@ -1,4 +1,5 @@
--- ack-task: the assigned worker acknowledged a dispatch (v1: STATUS RUNNING with extra.task_id).
+-- ack-task: the assigned worker acknowledged a dispatch (v1: STATUS RUNNING naming the task in extra
+-- or payload, or TASK_STARTED; v2: TASK_STARTED on the stream).
 -- ARGV[4] task id, [5] worker id, [6] attempt number or '' (v1 acknowledgements carry none).
 -- Returns 1 when the task moved DISPATCHED -> RUNNING, else 0.
 -- Race prevented: a late acknowledgement from a worker that no longer holds the task, or one that
