@@ -60,8 +60,13 @@ describe('Lua scripts', () => {
     await submit([{ id: t1 }, { id: t2 }]);
     await registerWorker(w);
     const results = await Promise.all([claim(t1, w), claim(t2, w)]);
-    expect(results.sort()).toEqual(['ok', 'worker:busy']);
-    expect(await r.zscore(Keys.queue, results[0] === 'ok' ? t2 : t1)).not.toBeNull();
+    expect([...results].sort()).toEqual(['ok', 'worker:busy']);
+    // Whichever won holds the worker and left the queue; the loser is still queued, undispatched.
+    const [won, lost] = results[0] === 'ok' ? [t1, t2] : [t2, t1];
+    expect(await r.get(Keys.workerTask(w))).toBe(won);
+    expect(await r.zscore(Keys.queue, won)).toBeNull();
+    expect(await r.zscore(Keys.queue, lost)).not.toBeNull();
+    expect(await r.hmget(Keys.task(lost), 'status', 'attempt')).toEqual(['PENDING', '0']);
   });
 
   it('claim-dispatch: a stale worker (no heartbeat key) is refused', async () => {
@@ -161,18 +166,36 @@ describe('Lua scripts', () => {
     expect(await r.hget(Keys.task(t), 'status')).toBe('RUNNING');
   });
 
-  it.each([
-    ['v1: its report was lost, the task is re-queued', '', /^requeued:/],
-    ['v2: its report waits in the stream, the task is left alone', '2', /^ok$/],
-  ])('reconcile-finished, RUNNING task whose worker is IDLE with extra_last_task = it (%s)', async (_t, protocol, expected) => {
+  it('reconcile-finished, v1: a RUNNING task whose worker is IDLE with extra_last_task = it lost its report: one failed attempt, queued again, the worker freed', async () => {
     const [t, w] = [uid('t'), uid('w')];
     await submit([{ id: t, fields: { max_retries: '1' } }]);
     await registerWorker(w);
-    if (protocol) await r.hset(`worker:${w}`, 'protocol', protocol);
-    await claim(t, w);
+    expect(await claim(t, w)).toBe('ok');
     await run('ack-task', t, w, '');
     await r.hset(`worker:${w}`, { status: 'IDLE', extra_last_task: t });
-    expect(String(await run('reconcile-finished', t, 120))).toMatch(expected);
+    expect(await run('reconcile-finished', t, 120)).toBe('requeued:retry');
+    const h = await r.hgetall(Keys.task(t));
+    expect([h.status, h.retries]).toEqual(['PENDING', '1']);
+    expect(JSON.parse(h.attempts)).toEqual([expect.objectContaining({ attempt: 1, worker: w, outcome: 'failed', error: expect.stringMatching(/report was lost/) })]);
+    expect(await r.zscore(Keys.queue, t)).not.toBeNull();
+    expect(await r.get(Keys.workerTask(w))).toBeNull();
+    // Done once: a second pass finds nothing to do.
+    expect(await run('reconcile-finished', t, 120)).toBe('ok');
+  });
+
+  it('reconcile-finished, v2: the same picture leaves the task alone (its report waits in the stream)', async () => {
+    const [t, w] = [uid('t'), uid('w')];
+    await submit([{ id: t, fields: { max_retries: '1' } }]);
+    await registerWorker(w);
+    await r.hset(`worker:${w}`, 'protocol', '2');
+    expect(await claim(t, w)).toBe('ok');
+    await run('ack-task', t, w, '');
+    await r.hset(`worker:${w}`, { status: 'IDLE', extra_last_task: t });
+    const before = await r.hgetall(Keys.task(t));
+    expect(await run('reconcile-finished', t, 120)).toBe('ok');
+    expect(await r.hgetall(Keys.task(t))).toEqual(before);
+    expect(await r.get(Keys.workerTask(w))).toBe(t);
+    expect(await r.zscore(Keys.queue, t)).toBeNull();
   });
 
   it('release-lost-worker: a worker that heartbeats is left alone', async () => {

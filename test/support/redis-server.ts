@@ -1,4 +1,5 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { connect } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +7,25 @@ import { Redis } from 'ioredis';
 import { freePort } from '../../src/common/free-port';
 
 export { freePort };
+
+/** One PING on a fresh socket: null when the server answered +PONG, else why not. */
+function pingOnce(port: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    const sock = connect(port, '127.0.0.1');
+    let answer = '';
+    const done = (why: string | null) => {
+      sock.destroy();
+      resolve(why);
+    };
+    sock.setTimeout(1000, () => done('no answer to PING'));
+    sock.on('error', (e) => done(e.message));
+    sock.on('connect', () => sock.write('PING\r\n'));
+    sock.on('data', (d) => {
+      answer += d.toString();
+      if (answer.includes('\r\n')) done(answer.startsWith('+PONG') ? null : `answered ${answer.trim()}`);
+    });
+  });
+}
 
 function redisServerBinary(): string {
   const bin = process.env.REDIS_SERVER_BIN ?? 'redis-server';
@@ -45,20 +65,17 @@ export class TestRedisServer {
     await this.waitUntilAnswering();
   }
 
+  /**
+   * Polls with a bare socket (PING, +PONG) rather than an ioredis client: a client whose connection
+   * is refused leaves a timer behind for seconds, which kept Jest from exiting.
+   */
   private async waitUntilAnswering(): Promise<void> {
     const deadline = Date.now() + 10_000;
     for (;;) {
-      const c = new Redis(this.url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-      try {
-        await c.connect();
-        await c.ping();
-        return;
-      } catch (err) {
-        if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not start: ${String(err)}`);
-        await new Promise((r) => setTimeout(r, 50));
-      } finally {
-        c.disconnect();
-      }
+      const err = await pingOnce(this.port);
+      if (!err) return;
+      if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not start: ${err}`);
+      await new Promise((r) => setTimeout(r, 50));
     }
   }
 
