@@ -2,15 +2,15 @@ import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Injec
 import type { Request, Response } from 'express';
 import { STATUS_CODES } from 'node:http';
 import { DomainError, ErrorBody, HTTP_STATUS_OF } from './errors';
-import { RedisUnavailableError } from '../redis/redis.service';
+import { isRedisOutOfMemory, RedisTimeoutError, RedisUnavailableError } from '../redis/redis.service';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/env';
 
 /** Is this error ioredis telling us the connection is down? */
 export function isRedisDownError(err: unknown): boolean {
-  if (err instanceof RedisUnavailableError) return true;
+  if (err instanceof RedisUnavailableError || err instanceof RedisTimeoutError) return true;
   const msg = err instanceof Error ? err.message : '';
-  return /Stream isn't writeable|Connection is closed|ECONNREFUSED|MaxRetriesPerRequest|ETIMEDOUT|LOADING/i.test(msg);
+  return /Stream isn't writeable|Connection is closed|ECONNREFUSED|MaxRetriesPerRequest|ETIMEDOUT|LOADING|Command timed out|Command aborted/i.test(msg);
 }
 
 /** Maps every error to one JSON body; unknown errors become 500 with an id that is also logged. */
@@ -47,6 +47,9 @@ export class ErrorFilter implements ExceptionFilter {
     });
     if (exception instanceof DomainError) {
       return make(HTTP_STATUS_OF[exception.code], exception.message, { code: exception.code, field: exception.field });
+    }
+    if (isRedisOutOfMemory(exception)) {
+      return make(HttpStatus.SERVICE_UNAVAILABLE, 'Storage is full: Redis reached maxmemory and refuses writes. Try again once space is freed.', { code: 'storage_full' });
     }
     if (isRedisDownError(exception)) {
       return make(HttpStatus.SERVICE_UNAVAILABLE, 'Redis is unavailable; the orchestrator keeps retrying. Try again shortly.', { code: 'redis_unavailable' });

@@ -9,7 +9,8 @@ export type ErrorCode =
   | 'conflict' // 409
   | 'payload_too_large' // 413
   | 'unsupported_media_type' // 415
-  | 'redis_unavailable'; // 503
+  | 'redis_unavailable' // 503
+  | 'storage_full'; // 503: Redis is at maxmemory and refuses writes
 
 export class DomainError extends Error {
   constructor(
@@ -31,6 +32,7 @@ export const HTTP_STATUS_OF: Record<ErrorCode, number> = {
   payload_too_large: 413,
   unsupported_media_type: 415,
   redis_unavailable: 503,
+  storage_full: 503,
 };
 
 /** The one JSON error body of the API. */

@@ -22,6 +22,10 @@ export interface AppConfig {
   dispatchAckTimeoutSec: number;
   retryBackoffCapSec: number;
   leaderLeaseSec: number;
+  /** A Redis command not answered in this time fails (HTTP 503); REDIS_COMMAND_TIMEOUT_MS. */
+  redisCommandTimeoutMs: number;
+  /** Every connection to Redis is checked (PING) this often; REDIS_HEALTH_CHECK_MS. */
+  redisHealthCheckMs: number;
   scheduler: {
     cpuOnlyWeight: number;
     gpuWeight: number;
@@ -106,6 +110,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
     dispatchAckTimeoutSec: parseNumber(env, 'DISPATCH_ACK_TIMEOUT_SEC', 30, { min: 0.1 }),
     retryBackoffCapSec: parseNumber(env, 'RETRY_BACKOFF_CAP_SEC', 120, { min: 0 }),
     leaderLeaseSec: parseNumber(env, 'LEADER_LEASE_SEC', 10, { min: 0.5 }),
+    redisCommandTimeoutMs: parseNumber(env, 'REDIS_COMMAND_TIMEOUT_MS', 2000, { integer: true, min: 50, max: 600_000 }),
+    redisHealthCheckMs: parseNumber(env, 'REDIS_HEALTH_CHECK_MS', 2000, { integer: true, min: 50, max: 600_000 }),
     scheduler: {
       cpuOnlyWeight: parseNumber(env, 'CPU_ONLY_WEIGHT', 0.6, { min: 0 }),
       gpuWeight: parseNumber(env, 'GPU_WEIGHT', 1.0, { min: 0 }),

@@ -36,13 +36,12 @@ export class HealthController {
 
   @Get('readyz')
   @Public()
-  @ApiOperation({ summary: 'Readiness: Redis answers and, on the leader, scheduling runs (never needs auth)' })
+  @ApiOperation({ summary: 'Readiness: Redis accepts writes, every Redis connection is up and, on the leader, scheduling runs (never needs auth)' })
   @ApiOkResponse({ schema: { example: { ready: true, redis: 'up', role: 'leader', instance: 'host:123:abcdef', reasons: [] } } })
   @ApiServiceUnavailableResponse({ description: 'Not ready; `reasons` says why', schema: { example: { ready: false, redis: 'down', role: 'follower', instance: 'host:123:abcdef', reasons: ['Redis does not answer'] } } })
   async readyz(@Res({ passthrough: true }) res: Response): Promise<Readiness> {
-    const reasons: string[] = [];
-    const redisUp = await this.redis.ping();
-    if (!redisUp) reasons.push('Redis does not answer');
+    // Redis accepts writes (not only answers), and the subscriber and event-stream connections are up.
+    const { up: redisUp, reasons } = await this.redis.health();
     const leader = this.leadership.isLeader;
     if (leader && Date.now() - this.liveness.lastTickMs > LEADER_TICK_STALE_MS) reasons.push('scheduling has not run in the last 5 s');
     const body: Readiness = { ready: reasons.length === 0, redis: redisUp ? 'up' : 'down', role: leader ? 'leader' : 'follower', instance: this.leadership.instanceId, reasons };

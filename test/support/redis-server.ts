@@ -87,7 +87,18 @@ export class TestRedisServer {
     await new Promise<void>((resolve) => {
       p.once('exit', () => resolve());
       p.kill(kill ? 'SIGKILL' : 'SIGTERM');
+      p.kill('SIGCONT'); // a paused server acts on SIGTERM only once resumed
     });
+  }
+
+  /** SIGSTOP: the server keeps its connections open but answers nothing until resume(). */
+  pause(): void {
+    this.proc?.kill('SIGSTOP');
+  }
+
+  /** SIGCONT after pause(). */
+  resume(): void {
+    this.proc?.kill('SIGCONT');
   }
 
   async restart(): Promise<void> {
