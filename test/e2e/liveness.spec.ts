@@ -2,7 +2,13 @@ import { Redis } from 'ioredis';
 import { CPU_HW } from '../support/fake-worker';
 import { firstId, TestStack, taskYaml } from '../support/test-app';
 import { waitFor } from '../support/wait-for';
+import { WorkerIndex } from '../../src/scheduler/worker-index';
 
+/** The value of one sample line of the Prometheus text format. */
+function sample(text: string, name: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.slice(name.length + 1));
+}
 
 describe('stale workers and cleanup', () => {
   let s: TestStack;
@@ -16,15 +22,24 @@ describe('stale workers and cleanup', () => {
     const id = firstId(await s.submit(taskYaml()));
     await dying.waitForDispatch(1);
     await dying.goSilent();
-    const spare = await s.worker({ id: 'spare', hardware: CPU_HW(8, 32), heartbeatIntervalMs: 300 });
-    const t = await s.waitForStatus(id, 'DONE', 15_000);
-    expect(t.assigned_worker).toBe('spare');
-    expect(t.attempts[0]).toMatchObject({ worker: 'dying', outcome: 'failed' });
-    expect(t.attempts[0].error).toMatch(/lost/);
-    // A late report from the lost worker changes nothing.
+    const spare = await s.worker({ id: 'spare', hardware: CPU_HW(8, 32), heartbeatIntervalMs: 300, behaviour: 'hold' });
+    await spare.waitForDispatch(1, 15_000);
+    const running = await waitFor(async () => {
+      const t = await s.task(id);
+      return t.status === 'RUNNING' && t.assigned_worker === 'spare' ? t : null;
+    }, { what: 'the task RUNNING on spare' });
+    expect(running.attempts[0]).toMatchObject({ worker: 'dying', outcome: 'failed' });
+    expect(running.attempts[0].error).toMatch(/lost/);
+    // A late report from the lost worker, then the real one: reports are applied in arrival order,
+    // so had the late one counted, the task would have ended with it and the real one be ignored.
     await dying.succeed(id, { late: true });
-    await new Promise((r) => setTimeout(r, 200));
-    expect((await s.task(id)).result).not.toEqual({ late: true });
+    await spare.succeed(id, { from: 'spare' });
+    const t = await s.waitForStatus(id, 'DONE');
+    expect(t.result).toEqual({ from: 'spare' });
+    expect(t.attempts.map((a: { worker: string; outcome: string }) => [a.worker, a.outcome])).toEqual([
+      ['dying', 'failed'],
+      ['spare', 'succeeded'],
+    ]);
     expect(spare.received).toHaveLength(1);
   });
 
@@ -52,7 +67,18 @@ describe('stale workers and cleanup', () => {
     s.app = await s.newApp({ CLEANUP_INTERVAL_SEC: '1' });
     const w = await s.worker({ id: 'old', hardware: CPU_HW(), heartbeatTtlSec: 1 });
     await w.goSilent();
+    const listed = await s.http().get('/workers/old');
+    expect(listed.status).toBe(200);
+    // No POST /admin/cleanup: only the cron can remove it.
     await waitFor(async () => (await s.http().get('/workers/old')).status === 404, { timeoutMs: 8000, what: 'cron cleanup' });
+    const redis = s.redis.client();
+    try {
+      expect(await redis.sismember('workers:ids', 'old')).toBe(0);
+      expect(await redis.exists('worker:old')).toBe(0);
+    } finally {
+      redis.disconnect();
+    }
+    expect((await s.http().get('/workers')).body.map((x: { worker_id: string }) => x.worker_id)).not.toContain('old');
   });
 });
 
@@ -87,9 +113,16 @@ describe('dispatch acknowledgement', () => {
     const first = firstId(await s.submit(taskYaml({ name: 'first' })));
     await deaf.waitForDispatch(1);
     await waitFor(async () => (await s.task(first)).status === 'PENDING' || null, { timeoutMs: 5000, what: 'ack timeout' });
-    // Idle again, yet suspect: the task waits rather than going back to the silent worker.
-    await new Promise((r) => setTimeout(r, 1500));
+    // Idle again, yet suspect: the task waits rather than going back to the silent worker. Proof
+    // that placement saw it so: the scheduler's index shows it SUSPECT, no worker is schedulable,
+    // and a pass that began since (it counts its queue read as it starts) placed nothing.
+    await waitFor(() => s.app.get(WorkerIndex).snapshot(Date.now()).find((v) => v.id === 'deaf' && v.status === 'SUSPECT'), { what: 'deaf SUSPECT' });
+    expect(sample((await s.http().get('/metrics')).text, 'mloc_workers_schedulable')).toBe(0);
+    const reads = async () => sample((await s.http().get('/metrics')).text, 'mloc_scheduler_queue_reads_total') ?? NaN;
+    const before = await reads();
+    await waitFor(async () => (await reads()) > before, { what: 'a pass over the queue' });
     expect(deaf.received).toHaveLength(1);
+    expect((await s.task(first)).status).toBe('PENDING');
     deaf.setBehaviour('succeed');
     await deaf.heartbeat();
     const t = await s.waitForStatus(first, 'DONE');

@@ -62,6 +62,9 @@ export class FakeV1Worker {
   private inbox: Redis | null = null;
   private listening = false;
   private readonly attempts = new Map<string, number>();
+  private closed = false;
+  /** What went wrong in the background (a dispatch handled, an ack or report sent, a heartbeat). */
+  readonly errors: Error[] = [];
 
   constructor(
     redisUrl: string,
@@ -98,7 +101,7 @@ export class FakeV1Worker {
     await this.setStatus('IDLE');
     if (this.opts.subscribe !== false) await this.listen();
     if (this.opts.heartbeatIntervalMs) {
-      this.heartbeatTimer = setInterval(() => void this.heartbeat().catch(() => undefined), this.opts.heartbeatIntervalMs);
+      this.heartbeatTimer = setInterval(() => void this.heartbeat().catch((err) => this.background('heartbeat', err)), this.opts.heartbeatIntervalMs);
     }
     return this;
   }
@@ -113,8 +116,7 @@ export class FakeV1Worker {
       void this.takeFromInbox();
       return;
     }
-    // Errors after close() (the test tearing the stack down) are expected and must not leak.
-    this.sub.on('message', (_channel: string, raw: string) => void this.onDispatch(raw).catch(() => undefined));
+    this.sub.on('message', (_channel: string, raw: string) => void this.onDispatch(raw).catch((err) => this.background('dispatch', err)));
     await this.sub.subscribe(this.topic);
   }
 
@@ -122,8 +124,11 @@ export class FakeV1Worker {
   private async takeFromInbox() {
     this.inbox = this.cmd.duplicate();
     while (this.listening) {
-      const raw = await this.inbox.blmove(workerInboxKey(this.id), workerProcessingKey(this.id), 'LEFT', 'RIGHT', 0.2).catch(() => null);
-      if (raw) await this.onDispatch(raw).catch(() => undefined);
+      const raw = await this.inbox.blmove(workerInboxKey(this.id), workerProcessingKey(this.id), 'LEFT', 'RIGHT', 0.2).catch((err) => {
+        this.background('inbox', err);
+        return null;
+      });
+      if (raw) await this.onDispatch(raw).catch((err) => this.background('dispatch', err));
     }
   }
 
@@ -184,8 +189,25 @@ export class FakeV1Worker {
     if (ev.type !== 'TASK_STARTED') await this.cmd.publish(TASKS_EVENTS_CHANNEL, JSON.stringify(body));
   }
 
+  /**
+   * Errors after close() (the test tearing the stack down) are expected; any other is kept, printed
+   * at once, and fails the waits of this worker and TestStack.stop(), instead of showing only as a
+   * timeout somewhere else.
+   */
+  private background(what: string, err: unknown) {
+    if (this.closed) return;
+    const e = new Error(`fake worker ${this.id}: ${what} failed: ${err instanceof Error ? err.message : String(err)}`);
+    this.errors.push(e);
+    process.stderr.write(`${e.message}\n`);
+  }
+
+  /** The first background error, if any (for waitFor's `abort`). */
+  failure(): Error | null {
+    return this.errors[0] ?? null;
+  }
+
   async waitForDispatch(n = 1, timeoutMs = 10_000): Promise<DispatchMessage> {
-    await waitFor(() => this.received.length >= n, { timeoutMs, what: `${n} dispatch(es) to ${this.id}` });
+    await waitFor(() => this.received.length >= n, { timeoutMs, what: `${n} dispatch(es) to ${this.id}`, abort: () => this.failure() });
     return this.received[n - 1];
   }
 
@@ -209,6 +231,7 @@ export class FakeV1Worker {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     this.stopHeartbeats();
     this.listening = false;
     this.inbox?.disconnect();

@@ -78,13 +78,22 @@ export class TestStack {
     return waitFor(async () => {
       const t = await this.task(id);
       return want.includes(t.status) ? t : null;
-    }, { timeoutMs, what: `task ${id} to be ${want.join('|')}` });
+    }, { timeoutMs, what: `task ${id} to be ${want.join('|')}`, abort: () => this.workerFailure() });
   }
 
+  /** The first background error of a fake worker (a report or ack that failed), if any. */
+  workerFailure(): Error | null {
+    for (const w of this.workers) if (w.failure()) return w.failure();
+    return null;
+  }
+
+  /** Tears everything down, then fails (the hook, so the file) if a fake worker hit an error. */
   async stop(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.close()));
     for (const app of this.extraApps.splice(0)) await app.close().catch(() => undefined);
     await this.redis.destroy();
+    const failure = this.workerFailure();
+    if (failure) throw failure;
   }
 }
 
