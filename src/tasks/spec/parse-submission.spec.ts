@@ -79,9 +79,7 @@ describe('the example documents (examples/)', () => {
     : [];
 
   it('finds the example documents', () => {
-    if (exampleFiles.length === 0) {
-      throw new Error(`No example documents in ${EXAMPLES_DIR}`);
-    }
+    expect(exampleFiles.length).toBeGreaterThan(0);
   });
 
   it.each(exampleFiles)('accepts %s', (file) => {
