@@ -19,6 +19,12 @@ export interface AppConfig {
   maxRetries: number;
   cleanupIntervalSec: number;
   maxTaskBytes: number;
+  /** A worker report larger than this is not parsed whole; its result or error becomes a marker. */
+  maxEventBytes: number;
+  /** Most tasks one submission may create (documents × stages × graph nodes); 413 beyond. */
+  maxTasksPerSubmission: number;
+  /** Longest metadata.name, metadata.owner, stage or node name. */
+  maxNameLength: number;
   dispatchAckTimeoutSec: number;
   retryBackoffCapSec: number;
   leaderLeaseSec: number;
@@ -107,6 +113,9 @@ export function loadConfig(env: Env = process.env): AppConfig {
     maxRetries: parseNumber(env, 'MAX_RETRIES', 3, { integer: true, min: 0, max: 1000 }),
     cleanupIntervalSec: parseNumber(env, 'CLEANUP_INTERVAL_SEC', 60, { min: 1 }),
     maxTaskBytes: parseNumber(env, 'MAX_TASK_BYTES', 1_048_576, { integer: true, min: 1024 }),
+    maxEventBytes: parseNumber(env, 'MAX_EVENT_BYTES', 4_194_304, { integer: true, min: 1024 }),
+    maxTasksPerSubmission: parseNumber(env, 'MAX_TASKS_PER_SUBMISSION', 1000, { integer: true, min: 1, max: 100_000 }),
+    maxNameLength: parseNumber(env, 'MAX_NAME_LENGTH', 256, { integer: true, min: 1, max: 1024 }),
     dispatchAckTimeoutSec: parseNumber(env, 'DISPATCH_ACK_TIMEOUT_SEC', 30, { min: 0.1 }),
     retryBackoffCapSec: parseNumber(env, 'RETRY_BACKOFF_CAP_SEC', 120, { min: 0 }),
     leaderLeaseSec: parseNumber(env, 'LEADER_LEASE_SEC', 10, { min: 0.5 }),

@@ -1,9 +1,18 @@
+import { isTaskId } from '../contracts/ids';
 import type { TaskStartedEvent, WorkerEvent, WorkerTaskEvent } from '../contracts/protocol';
 
-/** Messages bigger than this are dropped unread: no worker report needs more. */
-export const MAX_EVENT_BYTES = 16 * 1024 * 1024;
+/**
+ * Default of MAX_EVENT_BYTES: a report larger than this is not parsed whole (that would hold the
+ * event loop); its top-level fields are scanned and its result or error replaced by a marker.
+ */
+export const DEFAULT_MAX_EVENT_BYTES = 4 * 1024 * 1024;
 /** Stored results are cut to this size (with a marker saying so). */
 export const MAX_RESULT_BYTES = 1024 * 1024;
+/**
+ * Stored results nested deeper than this are replaced by a marker: the API, the aggregation of
+ * shards and the Lua scripts (cjson: 1000 levels) read them back, and must never fail to.
+ */
+export const MAX_RESULT_DEPTH = 100;
 export const MAX_ERROR_CHARS = 4000;
 
 const isId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 256;
@@ -15,8 +24,8 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  * key of its event model, `"error": null`, `"tags": null` and so on, where the dd27001 worker
  * leaves them out.
  */
-function parseObject(raw: string): Record<string, unknown> | null {
-  if (raw.length > MAX_EVENT_BYTES) return null;
+function parseObject(raw: string, maxBytes: number): Record<string, unknown> | null {
+  if (raw.length > maxBytes) return null;
   let v: unknown;
   try {
     v = JSON.parse(raw);
@@ -39,23 +48,139 @@ function statusTaskId(o: Record<string, unknown>): string | undefined {
   return undefined;
 }
 
+export type TaskEventReading =
+  /** a report or acknowledgement to apply */
+  | { ev: WorkerTaskEvent | TaskStartedEvent }
+  /** a report that cannot be applied, with the reason (it is set aside, never retried) */
+  | { rejected: string }
+  /** not a worker report at all (our own ORCH_ events, other traffic): ignored */
+  | null;
+
+const REPORT_TYPES = new Set(['TASK_SUCCEEDED', 'TASK_FAILED', 'TASK_STARTED']);
+
 /**
- * A worker report or acknowledgement, or null for anything else (our own ORCH_ events, junk). Pure.
- * TASK_STARTED comes on the v2 stream (our worker) and on tasks.events (the later MLOC worker).
+ * Reads a worker report or acknowledgement. TASK_STARTED comes on the v2 stream (our worker) and on
+ * tasks.events (the later MLOC worker). A message over `maxBytes` is not parsed whole: its top-level
+ * fields are scanned, and its result or error is replaced by a marker, so the attempt still ends.
+ * Pure; never throws.
  */
-export function parseTaskEvent(raw: string, opts: { started?: boolean } = {}): WorkerTaskEvent | TaskStartedEvent | null {
-  const o = parseObject(raw);
-  if (!o || typeof o.type !== 'string') return null;
+export function readTaskEvent(raw: string, maxBytes = DEFAULT_MAX_EVENT_BYTES): TaskEventReading {
+  const oversized = raw.length > maxBytes;
+  const o = oversized ? scanTopLevel(raw) : parseObject(raw, maxBytes);
+  if (!o) return raw.length > 0 && raw.trimStart().startsWith('{') ? { rejected: 'not valid JSON' } : { rejected: 'not a JSON object' };
+  if (typeof o.type !== 'string') return null;
   const type = o.type.toUpperCase();
-  if (type !== 'TASK_SUCCEEDED' && type !== 'TASK_FAILED' && !(opts.started && type === 'TASK_STARTED')) return null;
-  if (!isId(o.worker_id) || !isId(o.task_id)) return null;
+  if (!REPORT_TYPES.has(type)) return null;
+  if (!isId(o.worker_id)) return { rejected: `${type} without a valid worker_id` };
+  if (!isTaskId(o.task_id)) return { rejected: `${type} names no task of ours (task_id ${describe(o.task_id)})` };
   const attempt = typeof o.attempt === 'number' && Number.isInteger(o.attempt) && o.attempt > 0 ? o.attempt : undefined;
-  return { ...o, type, worker_id: o.worker_id, task_id: o.task_id, attempt } as WorkerTaskEvent | TaskStartedEvent;
+  const ev = { ...o, type, worker_id: o.worker_id, task_id: o.task_id, attempt } as WorkerTaskEvent | TaskStartedEvent;
+  if (oversized && ev.type === 'TASK_SUCCEEDED') ev.result = oversizedMarker('result', raw.length);
+  if (oversized && ev.type === 'TASK_FAILED') ev.error = `the worker's error report (${raw.length} bytes) was too large to read`;
+  return { ev };
+}
+
+const describe = (v: unknown): string => (typeof v === 'string' ? `of ${v.length} characters` : v === undefined ? 'missing' : `of type ${typeof v}`);
+
+const oversizedMarker = (what: string, bytes: number) => ({
+  truncated: true,
+  original_bytes: bytes,
+  note: `${what} larger than ${MAX_RESULT_BYTES} bytes was not stored; see the worker's responses.json`,
+});
+
+/** The top-level fields an event needs, read from a text too large to parse whole. */
+const SCANNED_FIELDS = new Set(['type', 'worker_id', 'task_id', 'attempt', 'protocol']);
+
+/**
+ * The top-level string and number fields named in SCANNED_FIELDS of a JSON object text, in one
+ * linear pass without recursion (nested values are skipped however deep), or null when the text is
+ * not an object. A field's value is taken only when it is a short string or a number.
+ */
+export function scanTopLevel(raw: string): Record<string, unknown> | null {
+  const n = raw.length;
+  let i = 0;
+  const skipWs = () => {
+    while (i < n) {
+      const c = raw.charCodeAt(i);
+      if (c !== 32 && c !== 9 && c !== 10 && c !== 13) break;
+      i++;
+    }
+  };
+  /** Index just past the string that starts at i (a quote). */
+  const stringEnd = (): number => {
+    let j = i + 1;
+    while (j < n) {
+      const c = raw.charCodeAt(j);
+      if (c === 92) j += 2;
+      else if (c === 34) return j + 1;
+      else j++;
+    }
+    return -1;
+  };
+  const readString = (end: number): string | undefined => {
+    if (end - i > 1024) return undefined;
+    try {
+      return JSON.parse(raw.slice(i, end)) as string;
+    } catch {
+      return undefined;
+    }
+  };
+  skipWs();
+  if (raw.charCodeAt(i) !== 123) return null;
+  i++;
+  const out: Record<string, unknown> = {};
+  for (;;) {
+    skipWs();
+    if (raw.charCodeAt(i) === 125) return out;
+    if (raw.charCodeAt(i) !== 34) return null;
+    const keyEnd = stringEnd();
+    if (keyEnd < 0) return null;
+    const key = readString(keyEnd);
+    i = keyEnd;
+    skipWs();
+    if (raw.charCodeAt(i) !== 58) return null;
+    i++;
+    skipWs();
+    const c = raw.charCodeAt(i);
+    if (c === 34) {
+      const end = stringEnd();
+      if (end < 0) return null;
+      if (key !== undefined && SCANNED_FIELDS.has(key)) out[key] = readString(end);
+      i = end;
+    } else if (c === 123 || c === 91) {
+      // Skip the nested value: count brackets outside strings.
+      let depth = 0;
+      while (i < n) {
+        const d = raw.charCodeAt(i);
+        if (d === 34) {
+          const end = stringEnd();
+          if (end < 0) return null;
+          i = end;
+          continue;
+        }
+        if (d === 123 || d === 91) depth++;
+        else if (d === 125 || d === 93) depth--;
+        i++;
+        if (depth === 0) break;
+      }
+      if (depth !== 0) return null;
+    } else {
+      const start = i;
+      while (i < n && raw.charCodeAt(i) !== 44 && raw.charCodeAt(i) !== 125) i++;
+      const literal = raw.slice(start, i).trim();
+      const num = Number(literal);
+      if (key !== undefined && SCANNED_FIELDS.has(key) && literal !== '' && Number.isFinite(num)) out[key] = num;
+    }
+    skipWs();
+    if (raw.charCodeAt(i) === 44) i++;
+    else if (raw.charCodeAt(i) === 125) return out;
+    else return null;
+  }
 }
 
 /** A message on workers.events, or null when it is not one we understand. Pure. */
-export function parseWorkerEvent(raw: string): WorkerEvent | null {
-  const o = parseObject(raw);
+export function parseWorkerEvent(raw: string, maxBytes = DEFAULT_MAX_EVENT_BYTES): WorkerEvent | null {
+  const o = parseObject(raw, maxBytes);
   if (!o || typeof o.type !== 'string' || !isId(o.worker_id)) return null;
   const type = o.type.toUpperCase();
   const ts = typeof o.ts === 'string' ? o.ts : undefined;
@@ -76,14 +201,51 @@ export function parseWorkerEvent(raw: string): WorkerEvent | null {
   }
 }
 
-/** The result to store: JSON, cut to MAX_RESULT_BYTES with a marker when larger. */
+/** The result to store: JSON, replaced by a marker when larger than MAX_RESULT_BYTES or deeper than MAX_RESULT_DEPTH. */
 export function resultToStore(result: unknown): string {
-  const text = JSON.stringify(result === undefined ? {} : result) ?? '{}';
-  if (Buffer.byteLength(text) <= MAX_RESULT_BYTES) return text;
-  return JSON.stringify({ truncated: true, original_bytes: Buffer.byteLength(text), note: `result larger than ${MAX_RESULT_BYTES} bytes was not stored; see the worker's responses.json` });
+  let text: string;
+  try {
+    text = JSON.stringify(result === undefined ? {} : result) ?? '{}';
+  } catch {
+    // A RangeError: nested too deeply for the stack (the parse side has no such limit).
+    return JSON.stringify({ truncated: true, note: `result nested deeper than ${MAX_RESULT_DEPTH} levels was not stored; see the worker's responses.json` });
+  }
+  const bytes = Buffer.byteLength(text);
+  if (bytes > MAX_RESULT_BYTES) return JSON.stringify(oversizedMarker('result', bytes));
+  if (text.length > 2 * MAX_RESULT_DEPTH && nestingDepth(text) > MAX_RESULT_DEPTH) {
+    return JSON.stringify({ truncated: true, original_bytes: bytes, note: `result nested deeper than ${MAX_RESULT_DEPTH} levels was not stored; see the worker's responses.json` });
+  }
+  return text;
+}
+
+/** The deepest nesting of arrays and objects in a JSON text (brackets inside strings do not count). */
+export function nestingDepth(json: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (inString) {
+      if (c === 92) i++;
+      else if (c === 34) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 123 || c === 91) {
+      if (++depth > max) max = depth;
+    } else if (c === 125 || c === 93) depth--;
+  }
+  return max;
 }
 
 export function errorToStore(error: unknown): string {
-  const text = typeof error === 'string' ? error : error === undefined || error === null ? 'task failed (no error given)' : JSON.stringify(error);
+  let text: string;
+  if (typeof error === 'string') text = error;
+  else if (error === undefined || error === null) text = 'task failed (no error given)';
+  else {
+    try {
+      text = JSON.stringify(error) ?? String(error);
+    } catch {
+      text = 'task failed; its error report was nested too deeply to read';
+    }
+  }
   return text.length > MAX_ERROR_CHARS ? `${text.slice(0, MAX_ERROR_CHARS)}… [truncated]` : text;
 }

@@ -1,11 +1,15 @@
-import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/env';
 import { ORCHESTRATOR_SOURCE, PROTOCOL_V2, TASKS_EVENTS_CHANNEL, WORKERS_EVENTS_CHANNEL, WorkerEvent } from '../contracts/protocol';
 import { RedisService } from '../redis/redis.service';
 import { LeadershipService } from '../leadership/leadership.service';
 import { SchedulerService } from '../scheduler/scheduler.service';
 import { WorkerIndex } from '../scheduler/worker-index';
 import { TasksRepository } from '../tasks/tasks.repository';
-import { parseTaskEvent, parseWorkerEvent } from './event-parsing';
+import { isTransientRedisError } from '../redis/redis-errors';
+import { DeadLetters } from './dead-letters.service';
+import { readTaskEvent, parseWorkerEvent } from './event-parsing';
 import { TaskEventsService } from './task-events.service';
 
 /**
@@ -15,8 +19,9 @@ import { TaskEventsService } from './task-events.service';
 const REPORT_TYPE = /task_(succeeded|failed)|"task_started"/i;
 
 /**
- * The subscriber on tasks.events and workers.events. Every message is handled on its own: a bad
- * message is logged and dropped, and an error in one handler never stops the loop. Handlers issue
+ * The subscriber on tasks.events and workers.events. Every message is handled on its own: a report
+ * that cannot be applied is set aside with its reason (DeadLetters) after ending its attempt, other
+ * unknown messages are dropped, and an error in one handler never stops the loop. Handlers issue
  * their Redis commands in arrival order on one connection, so Redis applies them in that order.
  */
 @Injectable()
@@ -30,6 +35,8 @@ export class EventsSubscriber implements OnApplicationBootstrap {
     private readonly index: WorkerIndex,
     private readonly scheduler: SchedulerService,
     private readonly leadership: LeadershipService,
+    private readonly deadLetters: DeadLetters,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
     this.ownSubmission = `"instance":${JSON.stringify(leadership.instanceId)}`;
   }
@@ -59,20 +66,27 @@ export class EventsSubscriber implements OnApplicationBootstrap {
     // Most of the traffic is our own lifecycle events: only text that can be a report is parsed.
     // (Matching on our own markers instead could drop a real report whose result quotes them.)
     if (!REPORT_TYPE.test(raw)) return;
-    const ev = parseTaskEvent(raw, { started: true });
-    if (!ev) {
-      if (!raw.includes('"ORCH_')) this.noteDropped('tasks.events', raw);
+    const reading = readTaskEvent(raw, this.config.maxEventBytes);
+    if (!reading) return;
+    if ('rejected' in reading) {
+      void this.deadLetters.setAside('tasks.events', raw, reading.rejected);
       return;
     }
+    const ev = reading.ev;
     // A v2 worker's mirror: the same event arrives durably on the stream (StreamConsumer).
     if (ev.protocol === PROTOCOL_V2) return;
     // The later MLOC worker acknowledges with TASK_STARTED; the script applies it only from the holder.
     if (ev.type === 'TASK_STARTED') return this.acknowledge(ev.task_id, ev.worker_id);
-    this.taskEvents.onReport(ev).catch((err) => this.log.warn(`could not apply ${ev.type}: ${String(err)}`, { taskId: ev.task_id, workerId: ev.worker_id }));
+    this.taskEvents.onReport(ev).catch((err) => {
+      // Redis down or full: the report is lost with the moment (pub/sub); the holder's IDLE is
+      // reconciled later. Anything else would fail again: the attempt ends with the reason.
+      if (isTransientRedisError(err)) this.log.warn(`could not apply ${ev.type}: ${String(err)}`, { taskId: ev.task_id, workerId: ev.worker_id });
+      else void this.taskEvents.setAsideUnappliable('tasks.events', raw, ev, err);
+    });
   }
 
   private onWorkerMessage(raw: string) {
-    const ev = parseWorkerEvent(raw);
+    const ev = parseWorkerEvent(raw, this.config.maxEventBytes);
     if (!ev) return this.noteDropped('workers.events', raw);
     if (ev.type === 'STATUS' && ev.source !== ORCHESTRATOR_SOURCE) this.onWorkerStatus(ev);
     this.index

@@ -20,6 +20,11 @@ const TICK_MS = 1000;
 const RESYNC_MS = 60_000;
 /** The longest the lost-task check goes without reading the in-flight tasks. */
 const RELOOK_MS = 30_000;
+/**
+ * How long a worker's IDLE (or new registration) while it holds a task waits before the attempt is
+ * given up: its report, sent before the IDLE, is applied meanwhile (and then voids the cue).
+ */
+const LOST_ATTEMPT_GRACE_MS = 1000;
 
 /**
  * What pub/sub alone cannot guarantee (PROTOCOL section 5), checked every second:
@@ -117,6 +122,7 @@ export class LivenessService implements OnApplicationBootstrap, OnApplicationShu
         if (outcome !== 'released') this.index.markSuspect(workerId);
       }
       await this.releaseLostTasks(now, fence);
+      await this.releaseLostAttempts(now, fence);
       await this.finishAggregations();
       this.lastTickMs = Date.now();
       this.scheduler.kick();
@@ -147,6 +153,24 @@ export class LivenessService implements OnApplicationBootstrap, OnApplicationShu
       if (known.has(workerId) && !stale.has(workerId)) continue;
       const r = await this.workers.releaseIfStale(workerId, cutoff, this.config.retryBackoffCapSec, false, now, fence);
       if (r.stale && r.outcome) this.log.warn(`worker lost; its task goes back to the queue`, { workerId, taskId: r.task ?? taskId, outcome: r.outcome });
+    }
+  }
+
+  /**
+   * Tasks whose v1 worker registered again (it restarted) or reported IDLE of its own while holding
+   * them (see WorkerIndex.lostAttemptCues). Costs nothing while there is no cue: in the usual case
+   * the report's own release is heard within the grace period and the cue is gone.
+   */
+  private async releaseLostAttempts(now: number, fence: string) {
+    for (const cue of this.index.lostAttemptCues(now - LOST_ATTEMPT_GRACE_MS)) {
+      const r = await this.scheduling.releaseHeldTask(cue.workerId, cue.taskId, cue.why, this.config.retryBackoffCapSec, now, fence);
+      if (r === 'not_leader') return;
+      this.index.settled(cue);
+      const fields = { workerId: cue.workerId, taskId: cue.taskId, why: cue.why, outcome: r };
+      if (r.startsWith('requeued')) this.log.warn(cue.why === 'register' ? 'worker restarted while holding a task; the task goes back to the queue' : 'worker went IDLE without a report; the task goes back to the queue', fields);
+      // We missed the release (it publishes nothing when the worker went stale): read the worker again.
+      else if (r === 'not_held') await this.index.refresh(cue.workerId);
+      else this.log.debug('worker still holds its task', fields);
     }
   }
 

@@ -1,9 +1,13 @@
-import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { EVENTS_STREAM_GROUP, EVENTS_STREAM_KEY, TaskStartedEvent, WorkerTaskEvent } from '../contracts/protocol';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/env';
+import { EVENTS_STREAM_GROUP, EVENTS_STREAM_KEY } from '../contracts/protocol';
 import { LeadershipService } from '../leadership/leadership.service';
 import { RedisService } from '../redis/redis.service';
 import { TasksRepository } from '../tasks/tasks.repository';
-import { parseTaskEvent } from './event-parsing';
+import { isTransientRedisError } from '../redis/redis-errors';
+import { DeadLetters } from './dead-letters.service';
+import { readTaskEvent } from './event-parsing';
 import { TaskEventsService } from './task-events.service';
 
 const BATCH = 200;
@@ -13,6 +17,12 @@ const CLAIM_IDLE_MS = 30_000;
 const CLAIM_EVERY_MS = 10_000;
 /** Consumers (dead replicas) with nothing pending and idle this long are removed from the group. */
 const FORGET_CONSUMER_IDLE_MS = 3_600_000;
+/**
+ * An entry whose application fails this many times in a row (for a reason other than Redis being
+ * down or full) is set aside in the dead-letter stream and acknowledged, so the entries behind it
+ * are applied.
+ */
+export const MAX_APPLY_TRIES = 3;
 
 type Entry = [id: string, fields: string[]];
 
@@ -28,12 +38,16 @@ export class StreamConsumer implements OnApplicationBootstrap, BeforeApplication
   private stopped = false;
   private lastClaimMs = 0;
   private loopDone: Promise<void> = Promise.resolve();
+  /** Failed tries of the entries that failed to apply, by entry id. */
+  private readonly failures = new Map<string, number>();
 
   constructor(
     private readonly redis: RedisService,
     private readonly tasks: TasksRepository,
     private readonly taskEvents: TaskEventsService,
+    private readonly deadLetters: DeadLetters,
     private readonly leadership: LeadershipService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   onApplicationBootstrap() {
@@ -111,24 +125,40 @@ export class StreamConsumer implements OnApplicationBootstrap, BeforeApplication
     if (entries.length === 0) return;
     // Entries of one batch are applied in order: an acknowledgement before the result of its task.
     for (const [id, fields] of entries) {
-      await this.apply(fields);
+      await this.applyOrSetAside(id, fields);
       await this.redis.cmd.xack(EVENTS_STREAM_KEY, EVENTS_STREAM_GROUP, id);
     }
   }
 
-  /** Applies one entry; a malformed one is logged and acknowledged (dropped), never retried forever. */
-  private async apply(fields: string[]) {
-    const raw = fields[fields.indexOf('event') + 1];
-    const ev = typeof raw === 'string' && fields.includes('event') ? parseTaskEvent(raw, { started: true }) : null;
-    if (!ev) {
-      this.log.warn(`dropped a malformed stream entry`, { bytes: raw?.length ?? 0 });
+  /**
+   * Applies one entry, or sets it aside: at once when it is no worker report of a task of ours, and
+   * after MAX_APPLY_TRIES failures otherwise. Throws (so the batch is read again later) only while
+   * it has tries left or Redis is down or full: then nothing is set aside that could still apply.
+   */
+  private async applyOrSetAside(id: string, fields: string[]) {
+    const at = fields.indexOf('event');
+    const raw = at >= 0 && at % 2 === 0 ? fields[at + 1] : undefined;
+    const reading = typeof raw === 'string' ? readTaskEvent(raw, this.config.maxEventBytes) : { rejected: 'no `event` field' };
+    if (!reading || 'rejected' in reading) {
+      await this.deadLetters.setAside('stream', raw ?? JSON.stringify(fields), reading ? reading.rejected : 'not a worker report (TASK_STARTED, TASK_SUCCEEDED or TASK_FAILED)', id);
       return;
     }
-    if (ev.type === 'TASK_STARTED') {
-      const e = ev as TaskStartedEvent;
-      await this.tasks.ack(e.task_id, e.worker_id, Date.now(), e.attempt ?? null);
-      return;
+    const ev = reading.ev;
+    try {
+      if (ev.type === 'TASK_STARTED') await this.tasks.ack(ev.task_id, ev.worker_id, Date.now(), ev.attempt ?? null);
+      else await this.taskEvents.onReport(ev);
+      this.failures.delete(id);
+    } catch (err) {
+      if (isTransientRedisError(err)) throw err;
+      const tries = (this.failures.get(id) ?? 0) + 1;
+      if (tries < MAX_APPLY_TRIES) {
+        if (this.failures.size > 10_000) this.failures.clear(); // entries another replica took over
+        this.failures.set(id, tries);
+        this.log.warn(`could not apply stream entry ${id} (try ${tries} of ${MAX_APPLY_TRIES})`, { taskId: ev.task_id, workerId: ev.worker_id });
+        throw err;
+      }
+      this.failures.delete(id);
+      await this.taskEvents.setAsideUnappliable('stream', raw!, ev, err, id);
     }
-    await this.taskEvents.onReport(ev as WorkerTaskEvent);
   }
 }

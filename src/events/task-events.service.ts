@@ -1,10 +1,11 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/env';
-import type { WorkerTaskEvent } from '../contracts/protocol';
+import type { TaskStartedEvent, WorkerTaskEvent } from '../contracts/protocol';
 import { SchedulerService } from '../scheduler/scheduler.service';
 import { aggregateShardResults } from '../scheduler/sharding/shards';
 import { TasksRepository } from '../tasks/tasks.repository';
+import { DeadLetters, DeadLetterSource } from './dead-letters.service';
 import { errorToStore, resultToStore } from './event-parsing';
 
 /** Applies worker reports: finish the attempt, retry, release dependents, aggregate shards. */
@@ -15,8 +16,29 @@ export class TaskEventsService {
   constructor(
     private readonly tasks: TasksRepository,
     private readonly scheduler: SchedulerService,
+    private readonly deadLetters: DeadLetters,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
+
+  /**
+   * A report that failed to apply for a reason that will not go away (not Redis being down or
+   * full): its attempt ends as failed with that reason, so the task is retried or fails and its
+   * worker is free, and the event is set aside with the reason. Never throws.
+   */
+  async setAsideUnappliable(source: DeadLetterSource, raw: string, ev: WorkerTaskEvent | TaskStartedEvent, err: unknown, entryId?: string): Promise<void> {
+    const reason = `${ev.type} could not be applied: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`;
+    if (ev.type !== 'TASK_STARTED') {
+      try {
+        const error = errorToStore(`the worker's report ${reason}`);
+        const outcome = await this.tasks.finish(ev.task_id, ev.worker_id, 'failed', error, this.config.retryBackoffCapSec, ev.attempt ?? null, Date.now());
+        this.log.warn(`ended the attempt whose report could not be applied`, { taskId: ev.task_id, workerId: ev.worker_id, outcome });
+        this.scheduler.kick();
+      } catch (e) {
+        this.log.warn(`could not end the attempt either: ${e instanceof Error ? e.message : String(e)}`, { taskId: ev.task_id, workerId: ev.worker_id });
+      }
+    }
+    await this.deadLetters.setAside(source, raw, reason, entryId);
+  }
 
   async onReport(ev: WorkerTaskEvent): Promise<void> {
     const succeeded = ev.type === 'TASK_SUCCEEDED';

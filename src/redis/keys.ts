@@ -35,6 +35,8 @@ export const Keys = {
   leaderEpoch: `${PREFIX}leader:epoch`,
   /** string: set when a worker let a dispatch time out; it gets no work until it is heard from again. */
   workerSuspect: (workerId: string) => `${PREFIX}worker:${workerId}:suspect`,
+  /** stream (capped): worker events that could not be applied, with the reason (DeadLetters). */
+  deadEvents: `${PREFIX}events:dead`,
   /** string: the task a worker holds; the lock that keeps two tasks off one worker. */
   workerTask: (workerId: string) => `${PREFIX}worker:${workerId}:task`,
 } as const;
