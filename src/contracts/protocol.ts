@@ -8,6 +8,20 @@ export const WORKER_IDS_KEY = 'workers:ids';
 export const workerKey = (id: string): string => `worker:${id}`;
 export const workerHeartbeatKey = (id: string): string => `worker:${id}:hb`;
 
+/** The longest worker id accepted (in characters). */
+export const MAX_WORKER_ID_LENGTH = 128;
+/**
+ * The one rule for worker ids, applied wherever an id enters the orchestrator (events, registry
+ * reads, cleanup). Ids are put into key names (`worker:{id}`, `worker:{id}:hb`,
+ * `mloc:worker:{id}:task`): without `:` no id can name another worker's key, and without glob
+ * characters (`* ? [ ] \`) none can widen a key pattern. Hostnames, `hostname-pid`, UUIDs and
+ * e-mail-like ids pass; whitespace and control characters do not.
+ */
+const WORKER_ID_RULE = /^[^\s\p{C}:*?[\]\\]+$/u;
+export function isValidWorkerId(id: unknown): id is string {
+  return typeof id === 'string' && id.length > 0 && id.length <= MAX_WORKER_ID_LENGTH * 2 && [...id].length <= MAX_WORKER_ID_LENGTH && WORKER_ID_RULE.test(id);
+}
+
 export const WORKERS_EVENTS_CHANNEL = 'workers.events';
 export const TASKS_EVENTS_CHANNEL = 'tasks.events';
 export const DEFAULT_TASK_TOPIC = 'tasks';

@@ -21,6 +21,7 @@ export const SCRIPT_NAMES = [
   'expire-unacked',
   'release-lost-worker',
   'reconcile-finished',
+  'release-held-task',
   'acquire-lease',
   'renew-lease',
   'release-lease',

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { workerKey } from '../contracts/protocol';
 import { Keys } from '../redis/keys';
 import { RedisService } from '../redis/redis.service';
 import { commandName, scriptPrefix } from '../redis/scripts';
@@ -117,7 +118,7 @@ export class SchedulerRepository {
     const held = await this.inflightWorkers();
     if (held.length === 0) return [];
     const pipe = this.redis.cmd.pipeline();
-    for (const h of held) pipe.hget(Keys.task(h.taskId), 'status').hmget(`worker:${h.workerId}`, 'status', 'extra_last_task');
+    for (const h of held) pipe.hget(Keys.task(h.taskId), 'status').hmget(workerKey(h.workerId), 'status', 'extra_last_task');
     const res = (await pipe.exec()) ?? [];
     return held
       .filter((h, i) => {
@@ -129,6 +130,15 @@ export class SchedulerRepository {
 
   async reconcileFinished(taskId: string, backoffCapSec: number, nowMs: number, fence: string): Promise<string> {
     return String(await this.redis.run('reconcile-finished', nowMs, [taskId, backoffCapSec], fence));
+  }
+
+  /**
+   * A v1 worker registered again, or went IDLE, while it held `taskId`: unless it no longer holds
+   * it (its report was applied) or may still finish it, the attempt counts as failed (see
+   * release-held-task.lua). Returns 'requeued:<retry|failed>', 'not_held', 'kept:<why>', ...
+   */
+  async releaseHeldTask(workerId: string, taskId: string, why: 'register' | 'idle', backoffCapSec: number, nowMs: number, fence: string): Promise<string> {
+    return String(await this.redis.run('release-held-task', nowMs, [workerId, taskId, why, backoffCapSec], fence));
   }
 
   /** Workers holding in-flight tasks: the only ones whose death costs us a task. */

@@ -14,13 +14,33 @@ interface Entry {
   view: WorkerView;
   /** last_seen in ms (NaN when missing or unparseable: stale). Parsed once, not on every pass. */
   lastSeenMs: number;
-  heartbeatAlive: boolean;
+  /**
+   * Until when the worker counts as alive, on this process's clock: the heartbeat key's expiry as
+   * last read, or HEARTBEAT_TTL_SEC after we last heard a heartbeat. The worker's own clock
+   * (`last_seen`) can make it stale, never keep it alive.
+   */
+  aliveUntilMs: number;
+  /** The task the worker holds for us, as last read or told by our own dispatch/release events. */
+  heldTask: string | null;
   /** Let a dispatch time out; shown to placement as status SUSPECT until the worker is heard from. */
   suspect: boolean;
   /** The status the worker last reported, kept while SUSPECT hides it. */
   reportedStatus: string;
   /** When an event of this worker was last applied (0: never). */
   heardAtMs: number;
+}
+
+/**
+ * A worker that registered again, or reported IDLE of its own, while it held a task: the attempt
+ * may be gone. LivenessService settles it (release-held-task.lua) after a moment, unless our own
+ * release of that task is heard first, as it is whenever the worker's report arrives.
+ */
+export interface LostAttemptCue {
+  workerId: string;
+  taskId: string;
+  why: 'register' | 'idle';
+  /** When the event was applied (ms, this process's clock). */
+  atMs: number;
 }
 
 /**
@@ -44,6 +64,8 @@ export class WorkerIndex {
    * answer after it, with an older state; such a read is dropped for that worker.
    */
   private readonly eventCount = new Map<string, number>();
+  /** At most one per worker, see LostAttemptCue. */
+  private readonly cues = new Map<string, LostAttemptCue>();
 
   constructor(
     private readonly repo: WorkersRepository,
@@ -87,9 +109,11 @@ export class WorkerIndex {
     if (w.heldTask) view.status = 'RUNNING';
     const reportedStatus = view.status;
     if (w.suspect) view.status = 'SUSPECT';
-    const e: Entry = { view, lastSeenMs: parseTime(w.hash.last_seen), heartbeatAlive: w.heartbeatAlive, suspect: w.suspect, reportedStatus, heardAtMs: prev?.heardAtMs ?? 0 };
+    const now = Date.now();
+    const aliveUntilMs = !w.heartbeatAlive ? -Infinity : (w.heartbeatExpiresAtMs ?? now + this.config.heartbeatTtlSec * 1000);
+    const e: Entry = { view, lastSeenMs: parseTime(w.hash.last_seen), aliveUntilMs, heldTask: w.heldTask, suspect: w.suspect, reportedStatus, heardAtMs: prev?.heardAtMs ?? 0 };
     this.entries.set(w.id, e);
-    this.sync(e, Date.now());
+    this.sync(e, now);
   }
 
   /** Puts the worker in the placement pool, or takes it out, after any change to its entry. */
@@ -101,6 +125,8 @@ export class WorkerIndex {
 
   /** Applies a workers.events message. Resolves true when the worker may have become schedulable. */
   async apply(ev: WorkerEvent): Promise<boolean> {
+    // An id that breaks the id rule could name another worker's keys: it is never looked up.
+    if (!this.repo.checkId(ev.worker_id, `${String(ev.type)} on workers.events`)) return false;
     const e = this.entries.get(ev.worker_id);
     // Not counted for a worker we do not know yet: its first read must be applied.
     if (e) {
@@ -112,27 +138,83 @@ export class WorkerIndex {
       this.eventCount.delete(ev.worker_id);
       return false;
     }
+    const fromWorker = !('source' in ev && ev.source);
     if (ev.type === 'REGISTER' || !e) {
       // New to us: read its registry entry once (hardware, tags) rather than trust the event.
       await this.refresh(ev.worker_id);
-      return this.entries.get(ev.worker_id)?.view.status === 'IDLE';
+      const now = this.entries.get(ev.worker_id);
+      // A fresh registration of a worker that holds a task: it restarted, the attempt is gone.
+      if (now && ev.type === 'REGISTER') this.cue(now, 'register');
+      else if (now && ev.type === 'STATUS' && fromWorker) this.onOwnStatus(now, ev);
+      return now?.view.status === 'IDLE';
     }
-    const fromWorker = !('source' in ev && ev.source);
     if (fromWorker && e.suspect) await this.clearSuspect(e);
     if (ev.type === 'HEARTBEAT') {
       e.lastSeenMs = parseTime(ev.ts);
-      e.heartbeatAlive = true;
+      // Heard now, on our clock: a worker whose clock runs ahead dies as fast as any other.
+      e.aliveUntilMs = Date.now() + this.config.heartbeatTtlSec * 1000;
     } else if (ev.type === 'STATUS') {
       e.reportedStatus = ev.status;
       if (!e.suspect) e.view.status = ev.status;
       if (fromWorker && ev.ts) e.lastSeenMs = parseTime(ev.ts);
+      if (fromWorker) this.onOwnStatus(e, ev);
+      else this.onOurStatus(e, ev);
     }
     this.sync(e, Date.now());
     return e.view.status === 'IDLE';
   }
 
+  /** The worker's own status: IDLE while it holds a task is a cue; RUNNING (an acknowledgement) voids one. */
+  private onOwnStatus(e: Entry, ev: Extract<WorkerEvent, { type: 'STATUS' }>) {
+    if (ev.status === 'RUNNING') {
+      this.cues.delete(e.view.id);
+      return;
+    }
+    if (ev.status !== 'IDLE' || !e.heldTask) return;
+    // IDLE after another task (extra.last_task names it) says nothing about the one held now.
+    const lastTask = ev.extra?.last_task;
+    if (typeof lastTask === 'string' && lastTask !== e.heldTask) return;
+    const prev = this.cues.get(e.view.id);
+    // A restart followed by IDLE stays a restart (which also covers an attempt not yet acknowledged).
+    this.cue(e, prev?.why === 'register' && prev.taskId === e.heldTask ? 'register' : 'idle');
+  }
+
+  /** Our own dispatch (RUNNING with extra.task_id) and release (extra.last_task) events. */
+  private onOurStatus(e: Entry, ev: Extract<WorkerEvent, { type: 'STATUS' }>) {
+    const taskId = ev.extra?.task_id;
+    const lastTask = ev.extra?.last_task;
+    if (ev.status === 'RUNNING' && typeof taskId === 'string') e.heldTask = taskId;
+    else if (typeof lastTask === 'string' && lastTask === e.heldTask) e.heldTask = null;
+    const cue = this.cues.get(e.view.id);
+    if (cue && cue.taskId !== e.heldTask) this.cues.delete(e.view.id);
+  }
+
+  private cue(e: Entry, why: LostAttemptCue['why']) {
+    if (!e.heldTask) return;
+    this.cues.set(e.view.id, { workerId: e.view.id, taskId: e.heldTask, why, atMs: Date.now() });
+  }
+
+  /**
+   * The cues noticed before `beforeMs` whose worker still holds the same task as far as we know;
+   * the others are forgotten. The caller settles each with `settled`.
+   */
+  lostAttemptCues(beforeMs: number): LostAttemptCue[] {
+    const out: LostAttemptCue[] = [];
+    for (const cue of this.cues.values()) {
+      if (this.entries.get(cue.workerId)?.heldTask !== cue.taskId) this.cues.delete(cue.workerId);
+      else if (cue.atMs < beforeMs) out.push(cue);
+    }
+    return out;
+  }
+
+  /** Forgets a cue once acted on (unless a newer one replaced it meanwhile). */
+  settled(cue: LostAttemptCue) {
+    if (this.cues.get(cue.workerId) === cue) this.cues.delete(cue.workerId);
+  }
+
   private drop(id: string) {
     this.pool.remove(id);
+    this.cues.delete(id);
     if (this.entries.delete(id)) this.departures++;
   }
 
@@ -196,9 +278,13 @@ export class WorkerIndex {
     return this.pool.has(id);
   }
 
+  /**
+   * Stale when our own evidence of life has run out (see Entry.aliveUntilMs), or when `last_seen` is
+   * older than HEARTBEAT_TTL_SEC (PROTOCOL section 3).
+   */
   private updateStale(e: Entry, nowMs: number) {
     const ttlMs = this.config.heartbeatTtlSec * 1000;
-    e.view.stale = !e.heartbeatAlive || !(nowMs - e.lastSeenMs <= ttlMs);
+    e.view.stale = !(nowMs <= e.aliveUntilMs) || !(nowMs - e.lastSeenMs <= ttlMs);
   }
 
 }

@@ -6,6 +6,9 @@
 -- Race prevented: a heartbeat arriving while we decide; staleness is re-checked here, atomically.
 if not fenced() then return '{"stale":false,"not_leader":true}' end
 local w = ARGV[4]
+-- The worker-id rule (contracts/protocol.ts isValidWorkerId), checked again here: an id with ':'
+-- or a glob character could name another worker's keys ('victim:hb' -> worker:victim:hb).
+if w == '' or #w > 512 or string.find(w, '[%s%c:%*%?%[%]\\]') then return '{"stale":false,"invalid_id":true}' end
 if not is_stale(w, ARGV[5]) then return '{"stale":false}' end
 local held = redis.call('GET', holder_key(w))
 local outcome = nil
