@@ -1,3 +1,4 @@
+import { CPU_HW, GPU_HW } from '../support/fake-worker';
 import { example, exampleFiles, TestStack, taskYaml } from '../support/test-app';
 
 describe('HTTP API without a token', () => {
@@ -128,17 +129,6 @@ describe('HTTP API without a token', () => {
     expect((await s.http().post('/api/v1/tasks/nope/cancel')).status).toBe(404);
   });
 
-  it('GET /workers lists workers and /workers/{id} answers 404 for an unknown id', async () => {
-    expect((await s.http().get('/workers')).status).toBe(200);
-    expect((await s.http().get('/workers/nope')).status).toBe(404);
-  });
-
-  it('POST /admin/cleanup answers ok with a count', async () => {
-    const res = await s.http().post('/admin/cleanup');
-    expect(res.status).toBe(200);
-    expect(res.body).toEqual({ ok: true, removed: 0 });
-  });
-
   it('serves the OpenAPI document with every route, a bearer scheme and a YAML example', async () => {
     const res = await s.http().get('/docs-json');
     expect(res.status).toBe(200);
@@ -161,6 +151,44 @@ describe('HTTP API without a token', () => {
   it('echoes an x-request-id', async () => {
     const res = await s.http().get('/healthz').set('x-request-id', 'abc-123');
     expect(res.headers['x-request-id']).toBe('abc-123');
+  });
+});
+
+describe('workers and cleanup over HTTP', () => {
+  // A stack of its own: the workers registered here would run the tasks the tests above leave queued.
+  let s: TestStack;
+  beforeAll(async () => {
+    s = await new TestStack().start();
+  });
+  afterAll(() => s.stop());
+
+  it('GET /workers lists workers with their registry fields and /workers/{id} answers 404 for an unknown id', async () => {
+    await s.worker({ id: 'api-b', hardware: CPU_HW(4, 8), tags: ['eu'] });
+    await s.worker({ id: 'api-a', hardware: GPU_HW(['NVIDIA L4']) });
+    const res = await s.http().get('/workers');
+    expect(res.status).toBe(200);
+    const mine = res.body.filter((w: { worker_id: string }) => w.worker_id.startsWith('api-'));
+    // Sorted by id, each with what the worker registered.
+    expect(mine.map((w: { worker_id: string }) => w.worker_id)).toEqual(['api-a', 'api-b']);
+    expect(mine[1]).toMatchObject({ worker_id: 'api-b', status: 'IDLE', stale: false, tags: ['eu'], hardware: CPU_HW(4, 8), current_task: null });
+    expect(mine[0].hardware.gpu.gpus[0].name).toBe('NVIDIA L4');
+    expect(typeof mine[0].last_seen).toBe('string');
+    const one = await s.http().get('/workers/api-b');
+    expect(one.status).toBe(200);
+    expect(one.body).toEqual(mine[1]);
+    const missing = await s.http().get('/workers/nope');
+    expect(missing.status).toBe(404);
+    expect(missing.body.message).toMatch(/nope/);
+  });
+
+  it('POST /admin/cleanup answers ok with a count, and leaves a live worker alone', async () => {
+    await s.worker({ id: 'api-live', hardware: CPU_HW() });
+    const res = await s.http().post('/admin/cleanup');
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ ok: true, removed: 0 });
+    const still = await s.http().get('/workers/api-live');
+    expect(still.status).toBe(200);
+    expect(still.body).toMatchObject({ status: 'IDLE', stale: false });
   });
 });
 

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
@@ -13,7 +13,10 @@ describe('logging', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mloc-log-'));
   const logFile = join(dir, 'orchestrator.log');
   beforeAll(() => redis.start());
-  afterAll(() => redis.destroy());
+  afterAll(async () => {
+    await redis.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   it('writes one line per request to the size-rotated file, never the token', async () => {
     const config = loadConfig({ REDIS_URL: redis.url, ORCHESTRATOR_TOKEN: 'tok-SECRET-123', LOG_FILE: logFile, LOG_MAX_BYTES: '2048', LOG_BACKUP_COUNT: '2', LOG_LEVEL: 'debug' });

@@ -1,3 +1,4 @@
+import { Keys } from '../../src/redis/keys';
 import { CPU_HW, GPU_HW } from '../support/fake-worker';
 import { example, taskIds as ids, TestStack, taskYaml } from '../support/test-app';
 import { waitFor } from '../support/wait-for';
@@ -53,11 +54,20 @@ describe('resource matching and strategies', () => {
     expect((await s.waitForStatus(ids(tagged)[0], 'RUNNING')).assigned_worker).toBe('us');
   });
 
-  it('first-fit when capacity is scarce (ratio <= LOW_AVAIL_RATIO)', async () => {
-    await s.worker({ id: 'only', hardware: CPU_HW(8, 32), behaviour: 'hold' });
+  it.each([
+    // Two CPU workers weigh 1.2 against a demand of one task.
+    ['first-fit when capacity is scarce (ratio <= LOW_AVAIL_RATIO): the earliest-registered worker', '1.2', 'first-fit', 'big'],
+    ['best-fit above LOW_AVAIL_RATIO, same workers: the tightest one', '0.6', 'best-fit', 'small'],
+  ])('%s', async (_title, lowAvailRatio, strategy, expected) => {
+    await s.closeApp(s.app);
+    s.app = await s.newApp({ LOW_AVAIL_RATIO: lowAvailRatio });
+    // Registered first, and a loose fit: only first-fit picks it.
+    await s.worker({ id: 'big', hardware: CPU_HW(32, 128), behaviour: 'hold' });
+    await s.worker({ id: 'small', hardware: CPU_HW(8, 32), behaviour: 'hold' });
     const res = await s.submit(taskYaml());
     const t = await s.waitForStatus(ids(res)[0], 'RUNNING');
-    expect(t.strategy).toBe('first-fit');
+    expect([t.strategy, t.assigned_worker]).toEqual([strategy, expected]);
+    expect(t.reason).toMatch(/^ratio 1\.20 /);
   });
 
   it('a task no worker can run waits as PENDING with an unschedulable reason, and runs when one registers', async () => {
@@ -188,26 +198,36 @@ describe('retries and failure propagation', () => {
   });
 
   it.each([
-    ['backoffSec 1: the retry waits about a second', 'retry: {maxRetries: 1, backoffSec: 1}', {}, 900, 5000],
-    ['the delay is capped by RETRY_BACKOFF_CAP_SEC', 'retry: {maxRetries: 1, backoffSec: 3600}', { RETRY_BACKOFF_CAP_SEC: '1' }, 900, 5000],
-  ])('%s', async (_title, retry, env, minMs, maxMs) => {
-    await s.app.close();
+    ['backoffSec 1: the retry waits a second', 'retry: {maxRetries: 1, backoffSec: 1}', {}],
+    ['the delay is capped by RETRY_BACKOFF_CAP_SEC', 'retry: {maxRetries: 1, backoffSec: 3600}', { RETRY_BACKOFF_CAP_SEC: '1' }],
+  ])('%s', async (_title, retry, env) => {
+    await s.closeApp(s.app);
     s.app = await s.newApp(env as Record<string, string>);
     const w = await s.worker({ id: 'w1', hardware: CPU_HW(8, 32), behaviour: 'hold', heartbeatIntervalMs: 500 });
     const id = ids(await s.submit(taskYaml({ extraSpec: retry })))[0];
     await w.waitForDispatch(1);
-    const failedAt = Date.now();
-    await w.fail(id, 'transient');
-    const pending = await s.task(id);
-    expect(pending.status).toBe('PENDING');
-    await w.waitForDispatch(2, maxMs);
-    const waited = Date.now() - failedAt;
-    expect(waited).toBeGreaterThanOrEqual(minMs);
-    expect(waited).toBeLessThan(maxMs);
+    const redis = s.redis.client();
+    try {
+      await w.fail(id, 'transient');
+      // Held back in the delayed set, due one second after the failed attempt ended, not queued.
+      const dueMs = Number(await waitFor(() => redis.zscore(Keys.delayed, id), { what: 'the retry in the delayed set' }));
+      const failed = await s.task(id);
+      expect(failed.status).toBe('PENDING');
+      expect(failed.attempts).toHaveLength(1);
+      expect(dueMs - Date.parse(failed.attempts[0].ended_at)).toBe(1000);
+      expect(await redis.zscore(Keys.queue, id)).toBeNull();
+      // Then dispatched again, never before it was due (both times are the orchestrator's).
+      expect((await w.waitForDispatch(2)).attempt).toBe(2);
+      const again = await s.task(id);
+      expect(Date.parse(again.dispatched_at)).toBeGreaterThanOrEqual(dueMs);
+      expect(await redis.zscore(Keys.delayed, id)).toBeNull();
+    } finally {
+      redis.disconnect();
+    }
   });
 
   it('MAX_RETRIES is the default limit', async () => {
-    await s.app.close();
+    await s.closeApp(s.app);
     s.app = await s.newApp({ MAX_RETRIES: '0' });
     await s.worker({ id: 'w1', hardware: CPU_HW(8, 32), behaviour: 'fail' });
     const res = await s.submit(taskYaml());
