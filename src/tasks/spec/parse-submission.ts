@@ -8,7 +8,7 @@
  */
 import { cloneJson, deepMerge, isPlainObject, PlainObject } from './deep-merge';
 import { parseCpuQuantity, parseMemoryQuantity } from './quantities';
-import { GpuRequirement, Requirements, SpecError, TaskDocument, TaskDraft } from './task-draft';
+import { GpuRequirement, Requirements, SpecError, TaskDocument, TaskDraft, TooManyTasksError } from './task-draft';
 import { loadWithJsYaml } from './yaml-fast-path';
 import { DEFAULT_MAX_DOCUMENTS, loadWithYaml, MAX_NESTING_DEPTH, ParseSubmissionOptions, tooManyDocuments } from './yaml-slow-path';
 
@@ -16,12 +16,23 @@ export { loadWithYaml, MAX_NESTING_DEPTH };
 export type { ParseSubmissionOptions };
 
 const PRIORITY_LIMIT = 1_000_000;
+/** Defaults of MAX_TASKS_PER_SUBMISSION and MAX_NAME_LENGTH (src/config/env.ts). */
+export const DEFAULT_MAX_TASKS = 1000;
+export const DEFAULT_MAX_NAME_LENGTH = 256;
+
+/**
+ * What names, owners, stage and node names may contain: no control characters (line feeds forge
+ * log lines, NUL cuts strings in C tools), no format characters (bidi overrides make a name read
+ * differently from what it is, zero-width ones make two names look alike), no line or paragraph
+ * separators, no lone surrogates. Anything else printable is allowed, spaces and non-Latin scripts included.
+ */
+const FORBIDDEN_NAME_CHARACTER = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u;
 
 /** Keys that describe how a document expands; they are not part of any task's effective spec. */
 const EXPANSION_KEYS = ['stages', 'graph', 'dependsOn'];
 
 export function parseSubmission(text: string, opts: ParseSubmissionOptions = {}): TaskDraft[] {
-  return draftsOf(loadDocuments(text, opts));
+  return draftsOf(loadDocuments(text, opts), opts);
 }
 
 /**
@@ -33,18 +44,22 @@ export async function parseSubmissionWith(
   loadSlow: (text: string, opts: ParseSubmissionOptions) => Promise<unknown[]>,
   opts: ParseSubmissionOptions = {},
 ): Promise<TaskDraft[]> {
-  return draftsOf(loadFast(text, opts) ?? (await loadSlow(text, opts)));
+  return draftsOf(loadFast(text, opts) ?? (await loadSlow(text, opts)), opts);
 }
 
 /** The drafts of loaded documents: stages and graphs expanded, every task validated. */
-function draftsOf(documents: unknown[]): TaskDraft[] {
+function draftsOf(documents: unknown[], opts: ParseSubmissionOptions): TaskDraft[] {
   if (documents.length === 0) throw new SpecError('', 'Empty task document');
+  const maxTasks = opts.maxTasks ?? DEFAULT_MAX_TASKS;
+  const count = documents.reduce<number>((sum, document) => sum + declaredTasks(document), 0);
+  if (count > maxTasks) throw new TooManyTasksError(count, maxTasks);
+  const maxNameLength = opts.maxNameLength ?? DEFAULT_MAX_NAME_LENGTH;
 
   // Paths only need the document index when there is more than one document.
   const prefixed = documents.length > 1;
   return documents.flatMap((document, index) => {
     try {
-      return expandDocument(document, index);
+      return expandDocument(document, index, maxNameLength);
     } catch (err) {
       if (err instanceof DocumentIssue) throw err.toSpecError(prefixed ? ['documents', index] : []);
       throw err;
@@ -187,6 +202,18 @@ class Field {
     return this.value;
   }
 
+  /** A name, owner, stage or node name: a non-empty string within the length limit and the character rule. */
+  name(maxLength: number): string {
+    const text = this.string();
+    if (text.length > maxLength) throw this.invalid(`must be at most ${maxLength} characters (MAX_NAME_LENGTH), got ${text.length}`);
+    const bad = FORBIDDEN_NAME_CHARACTER.exec(text);
+    if (bad) {
+      const code = bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+      throw this.invalid(`must not contain control, format or line-separator characters, got U+${code} at position ${bad.index}`);
+    }
+    return text;
+  }
+
   stringList(): string[] {
     return this.list().map((item) => item.string());
   }
@@ -196,10 +223,12 @@ class Field {
     return this.value;
   }
 
+  /** Only exact (safe) integers: a YAML 9007199254740993 arrives as ...992 and must not be taken as it. */
   integer(min: number, max = Number.POSITIVE_INFINITY): number {
-    if (typeof this.value !== 'number' || !Number.isInteger(this.value) || this.value < min || this.value > max) {
+    if (typeof this.value !== 'number' || !Number.isSafeInteger(this.value) || this.value < min || this.value > max) {
       const range = max === Number.POSITIVE_INFINITY ? `>= ${min}` : `between ${min} and ${max}`;
-      throw this.invalid(`must be an integer ${range}, got ${describe(this.value)}`);
+      const unsafe = typeof this.value === 'number' && Number.isInteger(this.value) && !Number.isSafeInteger(this.value) ? ' (beyond 2^53, not exact)' : '';
+      throw this.invalid(`must be an integer ${range}, got ${describe(this.value)}${unsafe}`);
     }
     return this.value;
   }
@@ -339,17 +368,68 @@ interface UnitList {
   chained: boolean;
 }
 
-function expandDocument(document: unknown, docIndex: number): TaskDraft[] {
+function expandDocument(document: unknown, docIndex: number, maxNameLength: number): TaskDraft[] {
   if (!isPlainObject(document)) throw new DocumentIssue([], 'Task document must be a mapping');
+  checkNumbers(document);
+  checkNames(document, maxNameLength);
   const root = new Fields(document, []);
   const spec = root.field('spec').required().mapping();
 
-  const unitList = readUnitList(spec);
+  const unitList = readUnitList(spec, maxNameLength);
   if (!unitList) return [buildDraft(`d${docIndex}`, plainDocument(document), [])];
 
   const baseName = root.field('metadata').required().mapping().field('name').required().string();
   const baseIds = spec.field('dependsOn').ifPresent((f) => f.stringList()) ?? [];
   return expandUnits(document, baseName, baseIds, unitList, docIndex);
+}
+
+/**
+ * How many tasks a loaded document declares, read before anything is validated or expanded: its
+ * graph nodes, else its stages, else 1. A malformed document counts 1 (its refusal comes later).
+ */
+function declaredTasks(document: unknown): number {
+  const spec = isPlainObject(document) ? document.spec : undefined;
+  if (!isPlainObject(spec)) return 1;
+  const graph = spec.graph;
+  if (isPlainObject(graph) && Array.isArray(graph.nodes)) return Math.max(1, graph.nodes.length);
+  if (Array.isArray(spec.stages)) return Math.max(1, spec.stages.length);
+  return 1;
+}
+
+/**
+ * Refuses a non-finite number anywhere in the document (`.inf`, `.nan`, `1e400`): JSON would store
+ * it as null, i.e. silently as "not given". Iterative: nesting is bounded by the loaders, but a
+ * walk should not depend on it.
+ */
+function checkNumbers(document: PlainObject): void {
+  const stack: { value: unknown; path: FieldPath }[] = [{ value: document, path: [] }];
+  while (stack.length > 0) {
+    const { value, path } = stack.pop()!;
+    if (typeof value === 'number') {
+      if (!Number.isFinite(value)) throw new DocumentIssue(path, `must be a finite number, got ${describe(value)}`);
+    } else if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--) if (typeof value[i] === 'object' || typeof value[i] === 'number') stack.push({ value: value[i], path: [...path, i] });
+    } else if (isPlainObject(value)) {
+      for (const key of Object.keys(value)) {
+        const v = value[key];
+        if (typeof v === 'object' || typeof v === 'number') stack.push({ value: v, path: [...path, key] });
+      }
+    }
+  }
+}
+
+/**
+ * `metadata.name` and `metadata.owner` as written, when they are strings (a missing or non-string
+ * one is refused by readTask, in its usual order).
+ */
+function checkNames(document: PlainObject, maxNameLength: number): void {
+  const metadata = new Fields(document, []).field('metadata');
+  if (!isPlainObject(metadata.value)) return;
+  const fields = metadata.mapping();
+  for (const key of ['name', 'owner']) {
+    const field = fields.field(key);
+    if (typeof field.value === 'string' && field.value.trim() !== '') field.name(maxNameLength);
+  }
 }
 
 /**
@@ -361,19 +441,19 @@ function plainDocument(document: PlainObject): PlainObject {
   return Object.hasOwn(spec, 'stages') ? { ...document, spec: withoutKeys(spec, ['stages']) } : document;
 }
 
-function readUnitList(spec: Fields): UnitList | null {
+function readUnitList(spec: Fields, maxNameLength: number): UnitList | null {
   const stages = spec.field('stages');
   const graph = spec.field('graph');
   if (stages.present && graph.present) throw graph.invalid('cannot be combined with spec.stages');
 
   if (graph.present) {
     const nodes = graph.mapping().field('nodes').required();
-    const units = nodes.list().map((item) => readUnit(item, null));
+    const units = nodes.list().map((item) => readUnit(item, null, maxNameLength));
     if (units.length === 0) throw nodes.invalid('must be a non-empty list');
     return { kind: 'node', path: nodes.path, units, chained: false };
   }
 
-  const units = stages.ifPresent((f) => f.list().map((item, i) => readUnit(item, `stage-${i + 1}`))) ?? [];
+  const units = stages.ifPresent((f) => f.list().map((item, i) => readUnit(item, `stage-${i + 1}`, maxNameLength))) ?? [];
   return units.length > 0 ? { kind: 'stage', path: stages.path, units, chained: true } : null;
 }
 
@@ -383,11 +463,11 @@ function readUnitList(spec: Fields): UnitList | null {
  * count as its own too: that is where a user who thinks of a stage as "a task
  * document" would put them.
  */
-function readUnit(item: Field, defaultName: string | null): Unit {
+function readUnit(item: Field, defaultName: string | null, maxNameLength: number): Unit {
   const unit = item.mapping();
   const nameField = unit.field('name');
   const name =
-    defaultName === null ? nameField.required().string() : (nameField.ifPresent((f) => f.string()) ?? defaultName);
+    defaultName === null ? nameField.required().name(maxNameLength) : (nameField.ifPresent((f) => f.name(maxNameLength)) ?? defaultName);
   const spec = unit.field('spec').ifPresent((f) => f.mapping());
   const dependsOn = [
     ...(unit.field('dependsOn').ifPresent((f) => f.stringList()) ?? []),

@@ -39,14 +39,22 @@ export function parseMemoryQuantity(value: unknown): number | null {
  * Kubernetes millicores ("500m" = 0.5). Returns null otherwise.
  */
 export function parseCpuQuantity(value: unknown): number | null {
-  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : null;
+  if (typeof value === 'number') return toCoreCount(value);
   if (typeof value !== 'string') return null;
 
   const match = CPU_PATTERN.exec(value);
   if (!match) return null;
   const [, amount, milli] = match;
   const cores = Number(amount);
-  return milli ? cores / 1000 : cores;
+  return toCoreCount(milli ? cores / 1000 : cores);
+}
+
+/**
+ * Cores; null for negative, non-finite or unsafe amounts: "999…9" (400 digits) is Infinity as a
+ * number, which JSON stores as null, i.e. as no CPU requirement at all.
+ */
+function toCoreCount(cores: number): number | null {
+  return Number.isFinite(cores) && cores >= 0 && cores <= Number.MAX_SAFE_INTEGER ? cores : null;
 }
 
 /**

@@ -71,3 +71,17 @@ export class SpecError extends Error {
     this.name = 'SpecError';
   }
 }
+
+/**
+ * A submission that would create more tasks than allowed (documents × stages × graph nodes). Counted
+ * before anything is expanded, so a document of 60,000 empty stages costs nothing but its count.
+ */
+export class TooManyTasksError extends SpecError {
+  constructor(
+    readonly count: number,
+    readonly limit: number,
+  ) {
+    super('', `Too many tasks: this submission would create ${count} tasks (documents × stages × graph nodes); at most ${limit} are accepted (MAX_TASKS_PER_SUBMISSION)`);
+    this.name = 'TooManyTasksError';
+  }
+}

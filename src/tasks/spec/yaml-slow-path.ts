@@ -11,6 +11,10 @@ export interface ParseSubmissionOptions {
   maxAliasExpansion?: number;
   /** Most non-empty documents accepted in one submission. */
   maxDocuments?: number;
+  /** Most tasks one submission may create: documents × stages × graph nodes (MAX_TASKS_PER_SUBMISSION). */
+  maxTasks?: number;
+  /** Longest `metadata.name`, `metadata.owner`, stage or node name, in UTF-16 units (MAX_NAME_LENGTH). */
+  maxNameLength?: number;
 }
 
 const DEFAULT_MAX_ALIAS_EXPANSION = 100;
