@@ -140,7 +140,7 @@ describe('worker events that cannot be applied as sent', () => {
 
   it('random and hostile reports on both paths are each applied or set aside; processing never stalls (property)', async () => {
     const { id: v1Task } = await runningOn(v1);
-    const { id: v2Task, attempt } = await runningOn(v2);
+    const { id: v2Task } = await runningOn(v2);
     const report = fc.record(
       {
         type: fc.constantFrom('TASK_SUCCEEDED', 'TASK_FAILED', 'TASK_STARTED', 'task_succeeded', 'NOPE'),
