@@ -1,14 +1,14 @@
 # Build stage: compile TypeScript.
-FROM node:20-bookworm-slim AS build
+FROM node:20.19-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig.json tsconfig.build.json nest-cli.json ./
 COPY src ./src
 RUN npm run build && npm prune --omit=dev
 
 # Runtime stage: compiled code and production dependencies only, as a non-root user.
-FROM node:20-bookworm-slim
+FROM node:20.19-bookworm-slim
 ENV NODE_ENV=production PORT=8080 LOG_FILE=/tmp/orchestrator.log
 WORKDIR /app
 COPY --from=build --chown=node:node /app/package.json ./
