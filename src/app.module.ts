@@ -1,10 +1,10 @@
-import { DynamicModule, MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
 import { AdminModule } from './admin/admin.module';
 import { BearerAuthGuard } from './common/auth.guard';
 import { ErrorFilter } from './common/error.filter';
-import { RequestLogMiddleware } from './common/request-log.middleware';
+import { createValidationPipe } from './common/validation';
 import { ConfigModule } from './config/config.module';
 import type { AppConfig } from './config/env';
 import { EventsModule } from './events/events.module';
@@ -17,7 +17,7 @@ import { TasksModule } from './tasks/tasks.module';
 import { WorkersModule } from './workers/workers.module';
 
 @Module({})
-export class AppModule implements NestModule {
+export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
@@ -25,11 +25,8 @@ export class AppModule implements NestModule {
       providers: [
         { provide: APP_GUARD, useClass: BearerAuthGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },
+        { provide: APP_PIPE, useFactory: createValidationPipe },
       ],
     };
-  }
-
-  configure(consumer: MiddlewareConsumer) {
-    consumer.apply(RequestLogMiddleware).forRoutes('*path');
   }
 }

@@ -5,9 +5,13 @@
 export type ErrorCode =
   | 'invalid_task' // 400
   | 'invalid_request' // 400
+  | 'unauthorized' // 401
+  | 'forbidden' // 403
   | 'not_found' // 404
+  | 'method_not_allowed' // 405
   | 'conflict' // 409
   | 'payload_too_large' // 413
+  | 'too_many_tasks' // 413
   | 'unsupported_media_type' // 415
   | 'redis_unavailable' // 503
   | 'storage_full'; // 503: Redis is at maxmemory and refuses writes
@@ -27,20 +31,24 @@ export class DomainError extends Error {
 export const HTTP_STATUS_OF: Record<ErrorCode, number> = {
   invalid_task: 400,
   invalid_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
   not_found: 404,
+  method_not_allowed: 405,
   conflict: 409,
   payload_too_large: 413,
+  too_many_tasks: 413,
   unsupported_media_type: 415,
   redis_unavailable: 503,
   storage_full: 503,
 };
 
-/** The one JSON error body of the API. */
+/** The one JSON error body of the API: every key is always there (`field` null when no input is to blame). */
 export interface ErrorBody {
   statusCode: number;
   error: string;
   message: string;
-  code?: string;
-  field?: string;
-  requestId?: string;
+  code: string;
+  field: string | null;
+  requestId: string | null;
 }

@@ -10,8 +10,8 @@ export function createWinston(opts: { level: LogLevel; file: string | null; maxB
   const line = winston.format.printf((info) => {
     const { timestamp, level, message, context, ...fields } = info as Record<string, unknown>;
     delete (fields as Record<symbol | string, unknown>)[Symbol.for('splat') as unknown as string];
-    const extra = Object.keys(fields).length ? ' ' + safeJson(fields) : '';
-    return `${timestamp} ${String(level).toUpperCase()} [${context ?? 'app'}] ${message}${extra}`;
+    const extra = Object.keys(fields).length ? ' ' + escapeLogText(safeJson(fields)) : '';
+    return `${timestamp} ${String(level).toUpperCase()} [${escapeLogText(String(context ?? 'app'))}] ${escapeLogText(String(message))}${extra}`;
   });
   const transports: winston.transport[] = [];
   if (opts.console !== false) transports.push(new winston.transports.Console());
@@ -32,6 +32,20 @@ export function createWinston(opts: { level: LogLevel; file: string | null; maxB
     format: winston.format.combine(winston.format.timestamp(), line),
     transports,
   });
+}
+
+/**
+ * Characters that would let text which came from a user or a worker (a task name, a worker id, an
+ * error it reported) forge or disguise a log line: control characters (a line feed starts a new
+ * line), C1 controls, line and paragraph separators, bidi overrides and isolates.
+ */
+const UNSAFE_IN_LOG = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/** One log line stays one line, read as written: unsafe characters become `\uXXXX` (valid inside JSON too). */
+export function escapeLogText(text: string): string {
+  UNSAFE_IN_LOG.lastIndex = 0;
+  if (!UNSAFE_IN_LOG.test(text)) return text;
+  return text.replace(UNSAFE_IN_LOG, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 function safeJson(v: unknown): string {

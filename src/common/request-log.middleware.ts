@@ -1,23 +1,32 @@
-import { Injectable, Logger, NestMiddleware } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 
-/** One INFO line per request (method, path, status, duration), with an x-request-id echoed back. */
-@Injectable()
-export class RequestLogMiddleware implements NestMiddleware {
+/** The path of a request without its query string, which may carry anything (a credential too). */
+export function requestPath(req: Request): string {
+  const url = req.originalUrl ?? req.url ?? '';
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+}
+
+/**
+ * One INFO line per request (method, path, status, duration), with an x-request-id accepted or
+ * minted and echoed back. An Express middleware installed by bootstrap.ts before the body parsers,
+ * so that the requests those refuse (bad JSON, too large) get their id and their line too.
+ */
+export class RequestLogMiddleware {
   private readonly log = new Logger('Http');
 
-  use(req: Request & { id?: string }, res: Response, next: NextFunction) {
+  readonly use = (req: Request & { id?: string }, res: Response, next: NextFunction) => {
     const started = process.hrtime.bigint();
     const given = req.headers['x-request-id'];
     req.id = typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : randomUUID();
     res.setHeader('x-request-id', req.id);
     res.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      // The path only: query strings may carry anything, headers (the token) are never logged.
-      const path = (req.originalUrl ?? req.url).split('?')[0];
-      this.log.log(`${req.method} ${path} ${res.statusCode} ${ms.toFixed(1)}ms`, { requestId: req.id });
+      // Headers (the token) and the query string are never logged.
+      this.log.log(`${req.method} ${requestPath(req)} ${res.statusCode} ${ms.toFixed(1)}ms`, { requestId: req.id });
     });
     next();
-  }
+  };
 }

@@ -4,6 +4,7 @@ import type { Request, Response } from 'express';
 import { ApiAuth, ErrorBodyDto } from '../common/api-docs';
 import { DomainError } from '../common/errors';
 import { TASK_STATUSES } from '../contracts/task-states';
+import { ListTasksQuery } from './dto/list-tasks.query';
 import { SubmissionDto, TaskDto } from './dto/task.dto';
 import { TaskResponse } from './task-record';
 import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, TasksService } from './tasks.service';
@@ -61,7 +62,7 @@ export class TasksController {
   })
   @ApiOkResponse({ type: SubmissionDto })
   @ApiBadRequestResponse({ description: 'Invalid document; `field` names the path. Nothing was created.', type: ErrorBodyDto })
-  @ApiPayloadTooLargeResponse({ description: 'Body larger than MAX_TASK_BYTES', type: ErrorBodyDto })
+  @ApiPayloadTooLargeResponse({ description: 'Body larger than MAX_TASK_BYTES (`payload_too_large`), or more tasks than MAX_TASKS_PER_SUBMISSION (`too_many_tasks`)', type: ErrorBodyDto })
   @ApiUnsupportedMediaTypeResponse({ description: 'Content-Type is not YAML or JSON', type: ErrorBodyDto })
   submit(@Body() body: unknown, @Req() req: Request) {
     // Read from the request, not @Headers(): Swagger would list Content-Type as a required parameter.
@@ -79,16 +80,9 @@ export class TasksController {
   @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: MAX_LIST_LIMIT, default: DEFAULT_LIST_LIMIT } })
   @ApiQuery({ name: 'cursor', required: false, description: 'X-Next-Cursor of the previous page' })
   @ApiOkResponse({ type: [TaskDto], headers: { 'X-Next-Cursor': { description: 'cursor of the next page; absent on the last page', schema: { type: 'string' } } } })
-  @ApiBadRequestResponse({ description: 'Bad filter, limit or cursor', type: ErrorBodyDto })
-  async list(
-    @Res({ passthrough: true }) res: Response,
-    @Query('status') status?: string,
-    @Query('owner') owner?: string,
-    @Query('name') name?: string,
-    @Query('limit') limit?: string,
-    @Query('cursor') cursor?: string,
-  ): Promise<TaskResponse[]> {
-    const page = await this.tasks.list({ status, owner, name, limit, cursor });
+  @ApiBadRequestResponse({ description: 'Bad filter, limit or cursor, or one given twice; `field` names the parameter', type: ErrorBodyDto })
+  async list(@Res({ passthrough: true }) res: Response, @Query() query: ListTasksQuery): Promise<TaskResponse[]> {
+    const page = await this.tasks.list(query);
     if (page.nextCursor !== null) res.setHeader('X-Next-Cursor', String(page.nextCursor));
     return page.tasks;
   }

@@ -3,18 +3,19 @@ import { randomUUID } from 'node:crypto';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/env';
 import { DomainError } from '../common/errors';
-import { MULTI_WORKER, TASK_STATUSES } from '../contracts/task-states';
+import { MULTI_WORKER } from '../contracts/task-states';
 import { LeadershipService } from '../leadership/leadership.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { SchedulerService } from '../scheduler/scheduler.service';
 import { parseSubmissionWith } from './spec/parse-submission';
-import { SpecError, TaskDraft } from './spec/task-draft';
+import { SpecError, TaskDraft, TooManyTasksError } from './spec/task-draft';
+import { DEFAULT_LIST_LIMIT, ListTasksQuery } from './dto/list-tasks.query';
+import { isTaskId } from './task-id';
 import { StoredPlacement, SubmittedTask, TaskResponse, toSubmittedTask, toTaskResponse } from './task-record';
 import { ListFilter, NewTaskRow, SubmitOutcome, TasksRepository } from './tasks.repository';
 import { YamlThread } from './yaml-thread';
 
-export const DEFAULT_LIST_LIMIT = 1000;
-export const MAX_LIST_LIMIT = 10_000;
+export { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from './dto/list-tasks.query';
 
 /** Orders drafts so that every draft comes after the drafts it depends on (the parser refused cycles). */
 export function dependencyOrder(drafts: TaskDraft[]): TaskDraft[] {
@@ -54,10 +55,16 @@ export class TasksService {
   async submit(text: string): Promise<{ ok: true; count: number; tasks: SubmittedTask[] }> {
     let drafts: TaskDraft[];
     try {
-      drafts = await parseSubmissionWith(text, this.yamlThread.load);
+      drafts = await parseSubmissionWith(text, this.yamlThread.load, { maxTasks: this.config.maxTasksPerSubmission, maxNameLength: this.config.maxNameLength });
     } catch (err) {
+      if (err instanceof TooManyTasksError) throw new DomainError('too_many_tasks', err.message);
       if (err instanceof SpecError) throw new DomainError('invalid_task', err.message, err.path || undefined);
       throw err;
+    }
+    // An id that is not a task id would reach the submit script as part of a key name.
+    for (const d of drafts) {
+      const bad = d.dependsOnIds.find((id) => !isTaskId(id));
+      if (bad !== undefined) throw unknownDependency(bad, d.name);
     }
     const ids = new Map(drafts.map((d) => [d.key, randomUUID()]));
     const rows = dependencyOrder(drafts).map((d) => this.toRow(d, ids));
@@ -74,12 +81,7 @@ export class TasksService {
     }
     if (!outcome.ok) {
       if (reservation) await this.scheduler.settleReservation(reservation, 'not_created');
-      const draft = drafts.find((d) => d.key === outcome.key);
-      throw new DomainError(
-        'invalid_task',
-        `Unknown task id in dependsOn: "${outcome.dependency}"${draft ? ` (task ${draft.name})` : ''}; no task was created`,
-        'spec.dependsOn',
-      );
+      throw unknownDependency(outcome.dependency, drafts.find((d) => d.key === outcome.key)?.name);
     }
     this.metrics.tasksSubmitted.inc(drafts.length);
     this.log.log(`accepted ${drafts.length} task(s)`, { taskIds: [...ids.values()].slice(0, 20) });
@@ -135,41 +137,39 @@ export class TasksService {
   }
 
   async get(id: string): Promise<TaskResponse> {
-    const h = await this.repo.get(id);
-    if (!h) throw new DomainError('not_found', `Task ${id} not found`);
+    const h = isTaskId(id) ? await this.repo.get(id) : null;
+    if (!h) throw taskNotFound(id);
     return toTaskResponse(h);
   }
 
-  async list(q: { status?: string; owner?: string; name?: string; limit?: string; cursor?: string }): Promise<{ tasks: TaskResponse[]; nextCursor: number | null }> {
+  /** `q` has passed the ValidationPipe (dto/list-tasks.query.ts): each value is absent, empty or good. */
+  async list(q: ListTasksQuery): Promise<{ tasks: TaskResponse[]; nextCursor: number | null }> {
     const filter: ListFilter = {};
-    if (q.status) {
-      const s = q.status.toUpperCase();
-      if (!TASK_STATUSES.includes(s as never)) {
-        throw new DomainError('invalid_request', `status: expected one of ${TASK_STATUSES.join(', ')}, got "${q.status}"`, 'status');
-      }
-      filter.status = s;
-    }
+    if (q.status) filter.status = q.status.toUpperCase();
     if (q.owner) filter.owner = q.owner;
     if (q.name) filter.name = q.name;
-    const limit = q.limit === undefined || q.limit === '' ? DEFAULT_LIST_LIMIT : Number(q.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
-      throw new DomainError('invalid_request', `limit: expected an integer from 1 to ${MAX_LIST_LIMIT}, got "${q.limit}"`, 'limit');
-    }
-    let cursor: number | null = null;
-    if (q.cursor !== undefined && q.cursor !== '') {
-      cursor = Number(q.cursor);
-      if (!Number.isInteger(cursor) || cursor < 0) throw new DomainError('invalid_request', `cursor: expected the X-Next-Cursor value of a previous page, got "${q.cursor}"`, 'cursor');
-    }
+    const limit = q.limit ? Number(q.limit) : DEFAULT_LIST_LIMIT;
+    const cursor = q.cursor ? Number(q.cursor) : null;
     const { records, nextCursor } = await this.repo.list(filter, limit, cursor);
     return { tasks: records.map(toTaskResponse), nextCursor };
   }
 
   async cancel(id: string): Promise<TaskResponse> {
+    if (!isTaskId(id)) throw taskNotFound(id);
     const r = await this.repo.cancel(id, Date.now());
-    if (r === 'not_found') throw new DomainError('not_found', `Task ${id} not found`);
+    if (r === 'not_found') throw taskNotFound(id);
     if (r.startsWith('final:')) throw new DomainError('conflict', `Task ${id} already finished (${r.slice(6)}); only unfinished tasks can be cancelled`);
     this.log.log(`cancelled task`, { taskId: id, root: r.slice('cancelled:'.length) });
     this.scheduler.kick();
     return this.get(id);
   }
+}
+
+function unknownDependency(id: string, taskName: string | undefined): DomainError {
+  const shown = id.length > 80 ? `${id.slice(0, 76)}...` : id;
+  return new DomainError('invalid_task', `Unknown task id in dependsOn: ${JSON.stringify(shown)}${taskName ? ` (task ${taskName})` : ''}; no task was created`, 'spec.dependsOn');
+}
+
+function taskNotFound(id: string): DomainError {
+  return new DomainError('not_found', `Task ${id.length > 80 ? `${id.slice(0, 76)}...` : id} not found`);
 }
