@@ -15,7 +15,8 @@ const TICK_MS = 1000;
 /**
  * How often the worker index is checked against the registry: workers not heard from since the
  * previous check are re-read. Longer than the workers' heartbeat interval (30 s by default), so a
- * healthy fleet costs nothing here; staleness itself is judged from last_seen, not from this.
+ * healthy fleet costs nothing here; staleness itself is judged by the index from the heartbeats it
+ * hears and the heartbeat key's expiry (WorkerIndex), not from this.
  */
 const RESYNC_MS = 60_000;
 /** The longest the lost-task check goes without reading the in-flight tasks. */
