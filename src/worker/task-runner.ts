@@ -7,7 +7,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { DispatchMessage } from '../contracts/protocol';
 import { isPlainObject } from '../tasks/spec/deep-merge';
-import { sleep, untilAborted } from './abort';
+import { untilAborted } from './abort';
 import { ExecutionContext, ExecutorOutput, ExecutorRegistry, ExecutorSettings, TaskError } from './executors/executor';
 import { errorMessage, Logger } from './logger';
 import { outputDirFor, summarizeResult, writeResponses } from './output';
@@ -77,7 +77,10 @@ export class TaskRunner {
 
     if (!outcome.ok && outcome.aborted) {
       // Reported already, so the orchestrator can retry elsewhere while this executor winds down.
-      await Promise.race([settled, sleep(this.opts.settleGraceMs ?? DEFAULT_SETTLE_GRACE_MS)]);
+      // The grace timer is cleared once the executor settles: left running, it kept the process alive.
+      let grace: NodeJS.Timeout | undefined;
+      await Promise.race([settled, new Promise((resolve) => (grace = setTimeout(resolve, this.opts.settleGraceMs ?? DEFAULT_SETTLE_GRACE_MS)))]);
+      clearTimeout(grace);
     }
     if (!shutdown.aborted) await protocol.setStatus('IDLE', { last_task: taskId });
   }
