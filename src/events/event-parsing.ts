@@ -1,5 +1,5 @@
 import { isTaskId } from '../contracts/ids';
-import type { TaskStartedEvent, WorkerEvent, WorkerTaskEvent } from '../contracts/protocol';
+import { isValidWorkerId, type TaskStartedEvent, type WorkerEvent, type WorkerTaskEvent } from '../contracts/protocol';
 
 /**
  * Default of MAX_EVENT_BYTES: a report larger than this is not parsed whole (that would hold the
@@ -15,7 +15,6 @@ export const MAX_RESULT_BYTES = 1024 * 1024;
 export const MAX_RESULT_DEPTH = 100;
 export const MAX_ERROR_CHARS = 4000;
 
-const isId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 256;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -43,7 +42,7 @@ function parseObject(raw: string, maxBytes: number): Record<string, unknown> | n
  */
 function statusTaskId(o: Record<string, unknown>): string | undefined {
   for (const holder of [o.extra, o.payload]) {
-    if (isObject(holder) && isId(holder.task_id)) return holder.task_id;
+    if (isObject(holder) && isTaskId(holder.task_id)) return holder.task_id;
   }
   return undefined;
 }
@@ -71,7 +70,7 @@ export function readTaskEvent(raw: string, maxBytes = DEFAULT_MAX_EVENT_BYTES): 
   if (typeof o.type !== 'string') return null;
   const type = o.type.toUpperCase();
   if (!REPORT_TYPES.has(type)) return null;
-  if (!isId(o.worker_id)) return { rejected: `${type} without a valid worker_id` };
+  if (!isValidWorkerId(o.worker_id)) return { rejected: `${type} without a valid worker_id (docs/protocol.md, worker ids)` };
   if (!isTaskId(o.task_id)) return { rejected: `${type} names no task of ours (task_id ${describe(o.task_id)})` };
   const attempt = typeof o.attempt === 'number' && Number.isInteger(o.attempt) && o.attempt > 0 ? o.attempt : undefined;
   const ev = { ...o, type, worker_id: o.worker_id, task_id: o.task_id, attempt } as WorkerTaskEvent | TaskStartedEvent;
@@ -181,7 +180,7 @@ export function scanTopLevel(raw: string): Record<string, unknown> | null {
 /** A message on workers.events, or null when it is not one we understand. Pure. */
 export function parseWorkerEvent(raw: string, maxBytes = DEFAULT_MAX_EVENT_BYTES): WorkerEvent | null {
   const o = parseObject(raw, maxBytes);
-  if (!o || typeof o.type !== 'string' || !isId(o.worker_id)) return null;
+  if (!o || typeof o.type !== 'string' || !isValidWorkerId(o.worker_id)) return null;
   const type = o.type.toUpperCase();
   const ts = typeof o.ts === 'string' ? o.ts : undefined;
   const source = typeof o.source === 'string' ? o.source : undefined;
