@@ -4,10 +4,10 @@ import type { Request, Response } from 'express';
 import { ApiAuth, ErrorBodyDto } from '../common/api-docs';
 import { DomainError } from '../common/errors';
 import { TASK_STATUSES } from '../contracts/task-states';
-import { ListTasksQuery } from './dto/list-tasks.query';
+import { DEFAULT_LIST_LIMIT, ListTasksQuery, MAX_LIST_LIMIT } from './dto/list-tasks.query';
 import { SubmissionDto, TaskDto } from './dto/task.dto';
 import { TaskResponse } from './task-record';
-import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, TasksService } from './tasks.service';
+import { TasksService } from './tasks.service';
 
 export const YAML_TYPES = ['text/yaml', 'application/x-yaml', 'application/yaml', 'text/x-yaml', 'text/plain'];
 
