@@ -40,4 +40,14 @@ export default tseslint.config(
     files: ['src/contracts/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['@nestjs/*', '../*'], message: 'src/contracts is Nest-free and imports nothing outside itself.' }] }] },
   },
+  {
+    // Our worker process shares only src/contracts (and the Nest-free config parsing) with the orchestrator.
+    files: ['src/worker/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '^(@nestjs/|(\\.\\./)+(admin|common|events|health|leadership|metrics|redis|scheduler|tasks|workers)/)', message: 'The worker process imports shapes from src/contracts, not from the orchestrator.' }] },
+      ],
+    },
+  },
 );

@@ -8,8 +8,8 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { ConfigError, Env, parseLogLevel, parseRedisUrl, present } from '../config/env';
 import { DEFAULT_TASK_TOPIC } from '../contracts/protocol';
-import type { PlainObject } from '../tasks/spec/deep-merge';
-import { isPlainObject } from '../tasks/spec/deep-merge';
+import type { PlainObject } from '../contracts/plain-data';
+import { isPlainObject } from '../contracts/plain-data';
 import type { LogLevel } from './logger';
 
 export { ConfigError };

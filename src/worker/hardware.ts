@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { arch, availableParallelism, cpus, networkInterfaces, totalmem } from 'node:os';
 import type { GpuInfo, HardwareInfo } from '../contracts/protocol';
-import { deepMerge, PlainObject } from '../tasks/spec/deep-merge';
+import { deepMerge, PlainObject } from '../contracts/plain-data';
 
 export interface DetectOptions {
   /** The nvidia-smi binary (tests point it at a fake one). */

@@ -4,7 +4,7 @@
  */
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { basename, isAbsolute, join } from 'node:path';
-import { isPlainObject } from '../tasks/spec/deep-merge';
+import { isPlainObject } from '../contracts/plain-data';
 
 export const RESPONSES_FILE = 'responses.json';
 

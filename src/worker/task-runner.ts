@@ -6,7 +6,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import type { DispatchMessage } from '../contracts/protocol';
-import { isPlainObject } from '../tasks/spec/deep-merge';
+import { isPlainObject } from '../contracts/plain-data';
 import { untilAborted } from './abort';
 import { ExecutionContext, ExecutorOutput, ExecutorRegistry, ExecutorSettings, TaskError } from './executors/executor';
 import { errorMessage, Logger } from './logger';

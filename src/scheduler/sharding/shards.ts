@@ -4,6 +4,7 @@
  * Pure functions: no Redis, no Nest.
  */
 import type { TaskDocument } from '../../tasks/spec/task-draft';
+import { assertShardIndex, carveList, chunkBounds } from '../../contracts/shard-slices';
 
 /**
  * `max(replicas, min(candidates, maxShards ?? maxAutoShards))`, never more than
@@ -19,32 +20,7 @@ export function shardCount(
   return Math.max(0, Math.min(candidates, wanted));
 }
 
-/**
- * Bounds `[start, end)` of chunk `index` when `length` items are cut into `total`
- * contiguous chunks the way numpy.array_split does: sizes differ by at most one,
- * the larger chunks first.
- */
-export function chunkBounds(length: number, index: number, total: number): [number, number] {
-  assertShardIndex(index, total);
-  const base = Math.floor(length / total);
-  const extra = length % total;
-  const start = index * base + Math.min(index, extra);
-  const size = base + (index < extra ? 1 : 0);
-  return [start, start + size];
-}
-
-/** Contiguous chunk `index` of `total`, in order, array_split style. */
-export function carveList<T>(items: T[], index: number, total: number): T[] {
-  const [start, end] = chunkBounds(items.length, index, total);
-  return items.slice(start, end);
-}
-
-function assertShardIndex(index: number, total: number): void {
-  if (!Number.isInteger(total) || total < 1) throw new RangeError(`shard total must be an integer >= 1, got ${total}`);
-  if (!Number.isInteger(index) || index < 0 || index >= total) {
-    throw new RangeError(`shard index must be an integer in [0, ${total}), got ${index}`);
-  }
-}
+export { carveList, chunkBounds } from '../../contracts/shard-slices';
 
 // ---------------------------------------------------------------------------
 // Split expressions: `name`, `name[a:b]`, `name[a%:b%]` with either end optional.

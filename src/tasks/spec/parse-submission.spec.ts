@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { stringify } from 'yaml';
-import { deepMerge } from './deep-merge';
+import { deepMerge } from '../../contracts/plain-data';
 import { parseSubmission } from './parse-submission';
 import { SpecError, TaskDraft } from './task-draft';
 

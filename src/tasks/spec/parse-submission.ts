@@ -6,7 +6,7 @@
  * graph nodes expanded into effective documents (expandDocument) -> each
  * effective document validated into a draft (buildDraft / readTask).
  */
-import { cloneJson, deepMerge, isPlainObject, PlainObject } from './deep-merge';
+import { cloneJson, deepMerge, isPlainObject, PlainObject } from '../../contracts/plain-data';
 import { parseCpuQuantity, parseMemoryQuantity } from './quantities';
 import { GpuRequirement, Requirements, SpecError, TaskDocument, TaskDraft, TooManyTasksError } from './task-draft';
 import { loadWithJsYaml } from './yaml-fast-path';

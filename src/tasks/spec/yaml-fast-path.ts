@@ -27,7 +27,7 @@ import {
   NOT_RESOLVED,
   type LoadOptions,
 } from 'js-yaml';
-import { PlainObject } from './deep-merge';
+import { PlainObject } from '../../contracts/plain-data';
 
 /**
  * Mappings as plain objects with string keys only. A key that is not a string

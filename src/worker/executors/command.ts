@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
-import { isPlainObject } from '../../tasks/spec/deep-merge';
+import { isPlainObject } from '../../contracts/plain-data';
 import { ExecutionContext, Executor, ExecutorOutput, TaskError } from './executor';
 import { shardOf } from './inputs';
 

@@ -3,7 +3,7 @@
  * that long (abortably), so that a demo shows tasks running and a test can catch one mid-flight.
  */
 import { sleep } from '../abort';
-import { isPlainObject } from '../../tasks/spec/deep-merge';
+import { isPlainObject } from '../../contracts/plain-data';
 import { ExecutionContext, Executor, ExecutorOutput, TaskError } from './executor';
 import { inlineInputs, shardOf } from './inputs';
 

@@ -3,7 +3,7 @@
  * cut to this shard), against an OpenAI-compatible endpoint. `items` keep the input order and hold
  * input, output and usage; `usage` sums the counters; `model` is what the server says answered.
  */
-import { isPlainObject } from '../../tasks/spec/deep-merge';
+import { isPlainObject } from '../../contracts/plain-data';
 import { errorMessage } from '../logger';
 import { ExecutionContext, Executor, ExecutorOutput, TaskError } from './executor';
 import { describeDataSource, inlineInputs } from './inputs';

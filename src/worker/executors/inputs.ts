@@ -2,8 +2,8 @@
  * A task's inputs as executors see them: the inline list of `spec.data` (`items`, else `prompts`),
  * cut to this shard's chunk when the task is a shard whose list the orchestrator did not carve.
  */
-import { carveList } from '../../scheduler/sharding/shards';
-import { isPlainObject } from '../../tasks/spec/deep-merge';
+import { carveList } from '../../contracts/shard-slices';
+import { isPlainObject } from '../../contracts/plain-data';
 
 export interface ShardInfo {
   index: number;
