@@ -73,6 +73,8 @@ export class RedisService implements OnApplicationShutdown {
   private subPingSentMs = 0;
   private subPingPending = false;
   private subVerified = false;
+  /** False when this ioredis lacks the internals the watchdog reads: ioredis's own per-command timer then. */
+  readonly watchdogUsable: boolean;
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
     this.timeoutMs = config.redisCommandTimeoutMs;
@@ -107,6 +109,13 @@ export class RedisService implements OnApplicationShutdown {
       connectionName: 'mloc-orchestrator-stream',
     });
     defineScripts(this.cmd);
+    this.watchdogUsable = watchdogInternalsPresent(this.cmd);
+    if (!this.watchdogUsable) {
+      // Start-up self-check: the watchdog reads ioredis's private command queue. A version without it
+      // falls back to ioredis's own commandTimeout (one timer per command), read at send time.
+      this.log.warn('ioredis internals the command watchdog reads are missing; using ioredis commandTimeout instead');
+      (this.cmd.options as { commandTimeout?: number }).commandTimeout = this.timeoutMs;
+    }
     const where = redactRedisUrl(config.redisUrl);
     for (const [role, conn] of [['commands', this.cmd], ['subscriber', this.sub], ['event stream', this.stream]] as const) {
       conn.on('ready', () => this.log.log(`connected (${role}) to ${where}`));
@@ -175,6 +184,7 @@ export class RedisService implements OnApplicationShutdown {
    * An idle connection is PINGed every health-check interval, so a dead one is noticed before a request needs it.
    */
   private watchCommands(now: number) {
+    if (!this.watchdogUsable) return;
     if (this.cmd.status !== 'ready') {
       this.headCommand = null;
       this.stalled = false;
@@ -285,4 +295,10 @@ export class RedisService implements OnApplicationShutdown {
     this.cmd.disconnect();
     this.sub.disconnect();
   }
+}
+
+/** The private parts of ioredis the command watchdog relies on (checked once at start-up). */
+export function watchdogInternalsPresent(conn: Redis): boolean {
+  const c = conn as unknown as { commandQueue?: Partial<PendingQueue>; flushQueue?: unknown };
+  return typeof c.commandQueue?.peekFront === 'function' && typeof c.commandQueue?.peekAt === 'function' && typeof c.commandQueue?.length === 'number' && typeof c.flushQueue === 'function';
 }
