@@ -42,7 +42,7 @@ export default tseslint.config(
   },
   {
     // Our worker process shares only src/contracts (and the Nest-free config parsing) with the orchestrator.
-    files: ['src/worker/**/*.ts'],
+    files: ['src/agent/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',

@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { redactRedisUrl } from '../config/env';
 import { isFinal } from '../contracts/task-states';
 import type { TaskResponse } from '../tasks/task-record';
-import { sleep } from '../worker/abort';
+import { sleep } from '../agent/abort';
 import { OrchestratorApi } from './api';
 import { DEMO_TAG, graphJob, pipelineJob, shardedInferenceJob } from './jobs';
 import { LlmStub } from './llm-stub';
@@ -22,7 +22,7 @@ import { progressLine, taskTable } from './report';
 
 const DIST = resolve(__dirname, '..');
 const ORCHESTRATOR_MAIN = join(DIST, 'main.js');
-const WORKER_MAIN = join(DIST, 'worker', 'main.js');
+const WORKER_MAIN = join(DIST, 'agent', 'main.js');
 /** The repository's bad example documents (dist/demo → examples/bad); absent when only dist/ was shipped. */
 const BAD_EXAMPLES = resolve(DIST, '..', 'examples', 'bad');
 

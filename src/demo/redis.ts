@@ -1,7 +1,7 @@
 /** A throwaway redis-server on a free loopback port: no persistence, its files in the demo's folder. */
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { sleep } from '../worker/abort';
+import { sleep } from '../agent/abort';
 import { canRun, DemoError, freePort, ManagedProcess } from './processes';
 
 const REDIS_BINARY = 'redis-server';

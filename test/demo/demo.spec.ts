@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureBuilt, ROOT } from '../worker/support/built';
+import { ensureBuilt, ROOT } from '../agent/support/built';
 
 jest.setTimeout(150_000);
 

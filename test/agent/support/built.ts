@@ -3,7 +3,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(__dirname, '../../..');
-export const WORKER_MAIN = join(ROOT, 'dist/worker/main.js');
+export const WORKER_MAIN = join(ROOT, 'dist/agent/main.js');
 
 /** Newest modification time under `dir` (recursively), in ms. */
 function newestMtime(dir: string): number {
@@ -20,7 +20,7 @@ function newestMtime(dir: string): number {
  * demo or contract sources (so an edit is never tested against stale JavaScript).
  */
 export function ensureBuilt(): void {
-  const sources = ['src/worker', 'src/demo', 'src/contracts'].map((d) => newestMtime(join(ROOT, d)));
+  const sources = ['src/agent', 'src/demo', 'src/contracts'].map((d) => newestMtime(join(ROOT, d)));
   if (existsSync(WORKER_MAIN) && statSync(WORKER_MAIN).mtimeMs >= Math.max(...sources)) return;
   execSync('npm run build', { cwd: ROOT, stdio: 'pipe' });
 }

@@ -2,7 +2,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { WORKER_MAIN } from './built';
 
 /**
- * A real worker process (`node dist/worker/main.js`), its output kept for assertions. With
+ * A real worker process (`node dist/agent/main.js`), its output kept for assertions. With
  * TEST_LOG_LEVEL set (as for the orchestrator in test-app.ts) its log goes to stderr too.
  */
 export class WorkerProcess {

@@ -1,13 +1,13 @@
-import { defaultRegistry } from '../../src/worker/executors';
+import { defaultRegistry } from '../../src/agent/executors';
 /** Pure parts of the worker: configuration, hardware parsing, output rule, result summary, shard inputs. */
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ConfigError, loadWorkerConfig } from '../../src/worker/config';
-import { inlineInputs, shardOf } from '../../src/worker/executors/inputs';
-import { chatCompletionsUrl } from '../../src/worker/executors/openai-client';
-import { applyOverride, detectHardware, parseGpuCsv } from '../../src/worker/hardware';
-import { outputDirFor, summarizeResult } from '../../src/worker/output';
+import { ConfigError, loadWorkerConfig } from '../../src/agent/config';
+import { inlineInputs, shardOf } from '../../src/agent/executors/inputs';
+import { chatCompletionsUrl } from '../../src/agent/executors/openai-client';
+import { applyOverride, detectHardware, parseGpuCsv } from '../../src/agent/hardware';
+import { outputDirFor, summarizeResult } from '../../src/agent/output';
 
 const REDIS_URL = 'redis://127.0.0.1:6379/0';
 

@@ -18,10 +18,10 @@ import {
   workerProcessingKey,
   WORKERS_EVENTS_CHANNEL,
 } from '../../src/contracts/protocol';
-import { loadWorkerConfig } from '../../src/worker/config';
-import { defaultRegistry } from '../../src/worker/executors';
-import { silentLogger } from '../../src/worker/logger';
-import { Worker } from '../../src/worker/worker';
+import { loadWorkerConfig } from '../../src/agent/config';
+import { defaultRegistry } from '../../src/agent/executors';
+import { silentLogger } from '../../src/agent/logger';
+import { Worker } from '../../src/agent/worker';
 import { TestRedisServer } from '../support/redis-server';
 import { waitFor } from '../support/wait-for';
 import { ChannelRecorder } from './support/channel-recorder';

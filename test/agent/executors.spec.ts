@@ -3,12 +3,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LlmStub, STUB_MODEL } from '../../src/demo/llm-stub';
-import { CommandExecutor } from '../../src/worker/executors/command';
-import { EchoExecutor } from '../../src/worker/executors/echo';
-import { ExecutionContext, ExecutorSettings } from '../../src/worker/executors/executor';
-import { defaultRegistry } from '../../src/worker/executors';
-import { InferenceExecutor } from '../../src/worker/executors/inference';
-import { silentLogger } from '../../src/worker/logger';
+import { CommandExecutor } from '../../src/agent/executors/command';
+import { EchoExecutor } from '../../src/agent/executors/echo';
+import { ExecutionContext, ExecutorSettings } from '../../src/agent/executors/executor';
+import { defaultRegistry } from '../../src/agent/executors';
+import { InferenceExecutor } from '../../src/agent/executors/inference';
+import { silentLogger } from '../../src/agent/logger';
 import { waitFor } from '../support/wait-for';
 
 let dir: string;
