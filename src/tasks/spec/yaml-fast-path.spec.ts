@@ -158,10 +158,9 @@ describe('YAML fast path: same documents as the yaml path', () => {
     // Quadratic scanning (as a first version with a backtracking regular expression
     // had) takes minutes on these; linear takes milliseconds.
     const texts = ['#c\n'.repeat(100_000), ' #c\n'.repeat(100_000), `${'x'.repeat(1001)}\n`.repeat(1000) + 'a: b\n'];
-    const started = Date.now();
-    for (const text of texts) loadWithJsYaml(text, MAX_NESTING_DEPTH);
-    expect(Date.now() - started).toBeLessThan(2000);
-  });
+    // No clock here (speed belongs in npm run bench): the timeout only bounds how long we wait.
+    for (const text of texts) expect(() => loadWithJsYaml(text, MAX_NESTING_DEPTH)).not.toThrow();
+  }, 10_000);
 
   it('refuses too many documents with the yaml path\'s message', () => {
     const text = multiDoc([taskYaml({ name: 'a' }), taskYaml({ name: 'b' }), taskYaml({ name: 'c' })]);
