@@ -56,7 +56,10 @@ function safeJson(v: unknown): string {
   }
 }
 
-/** Routes Nest's own logs (and ours) through winston. */
+/**
+ * Routes Nest's own logs (and ours) through winston. Not nest-winston: its `(message, context)`
+ * methods drop the fields of `log(message, fields)` and cost more per line (docs/architecture.md).
+ */
 export class WinstonLogger implements LoggerService {
   constructor(private readonly w: winston.Logger) {}
 
