@@ -2,13 +2,13 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/comm
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/env';
 import { ORCHESTRATOR_SOURCE, PROTOCOL_V2, TASKS_EVENTS_CHANNEL, WORKERS_EVENTS_CHANNEL, WorkerEvent } from '../contracts/protocol';
-import { RedisService } from '../redis/redis.service';
 import { LeadershipService } from '../leadership/leadership.service';
 import { SchedulerService } from '../scheduler/scheduler.service';
 import { WorkerIndex } from '../scheduler/worker-index';
-import { TasksRepository } from '../tasks/tasks.repository';
+import { TaskProgressService } from '../tasks/task-progress.service';
 import { isTransientRedisError } from '../redis/redis-errors';
 import { DeadLetters } from './dead-letters.service';
+import { EventChannelsRepository } from './event-channels.repository';
 import { readTaskEvent, parseWorkerEvent } from './event-parsing';
 import { TaskEventsService } from './task-events.service';
 
@@ -29,9 +29,9 @@ export class EventsSubscriber implements OnApplicationBootstrap {
   private readonly log = new Logger('Events');
 
   constructor(
-    private readonly redis: RedisService,
+    private readonly channels: EventChannelsRepository,
     private readonly taskEvents: TaskEventsService,
-    private readonly tasks: TasksRepository,
+    private readonly tasks: TaskProgressService,
     private readonly index: WorkerIndex,
     private readonly scheduler: SchedulerService,
     private readonly leadership: LeadershipService,
@@ -45,9 +45,8 @@ export class EventsSubscriber implements OnApplicationBootstrap {
   private readonly ownSubmission: string;
 
   onApplicationBootstrap() {
-    this.redis.sub.on('message', (channel: string, raw: string) => this.onMessage(channel, raw));
     // Not awaited: with Redis down at start-up the subscription completes when it comes back.
-    this.redis.sub.subscribe(TASKS_EVENTS_CHANNEL, WORKERS_EVENTS_CHANNEL).catch((err) => this.log.warn(`subscribe failed: ${String(err)}`));
+    this.channels.listen((channel, raw) => this.onMessage(channel, raw)).catch((err) => this.log.warn(`subscribe failed: ${String(err)}`));
   }
 
   onMessage(channel: string, raw: string) {

@@ -2,11 +2,12 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdo
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/env';
 import { RedisService } from '../redis/redis.service';
-import { SchedulerRepository } from '../scheduler/scheduler.repository';
+import { RecoveryService } from '../scheduler/recovery.service';
 import { SchedulerService } from '../scheduler/scheduler.service';
 import { WorkerIndex } from '../scheduler/worker-index';
-import { TasksRepository } from '../tasks/tasks.repository';
-import { WorkersRepository } from '../workers/workers.repository';
+import { TaskProgressService } from '../tasks/task-progress.service';
+import { WorkersService } from '../workers/workers.service';
+import { EventChannelsRepository } from './event-channels.repository';
 import { TaskEventsService } from './task-events.service';
 import { LeadershipService } from '../leadership/leadership.service';
 
@@ -45,11 +46,12 @@ export class LivenessService implements OnApplicationBootstrap, OnApplicationShu
 
   constructor(
     private readonly redis: RedisService,
-    private readonly scheduling: SchedulerRepository,
+    private readonly channels: EventChannelsRepository,
+    private readonly scheduling: RecoveryService,
     private readonly scheduler: SchedulerService,
     private readonly index: WorkerIndex,
-    private readonly workers: WorkersRepository,
-    private readonly tasks: TasksRepository,
+    private readonly workers: WorkersService,
+    private readonly tasks: TaskProgressService,
     private readonly taskEvents: TaskEventsService,
     private readonly leadership: LeadershipService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -69,13 +71,9 @@ export class LivenessService implements OnApplicationBootstrap, OnApplicationShu
       this.reconcileSoon();
     });
     // After a Redis outage our subscription had a gap: reports sent then are lost.
-    let connectedBefore = false;
-    this.redis.sub.on('ready', () => {
-      if (connectedBefore) {
-        this.lastResyncMs = 0; // events were missed: read every worker again
-        this.reconcileSoon();
-      }
-      connectedBefore = true;
+    this.channels.onGap(() => {
+      this.lastResyncMs = 0; // events were missed: read every worker again
+      this.reconcileSoon();
     });
   }
 
@@ -149,10 +147,9 @@ export class LivenessService implements OnApplicationBootstrap, OnApplicationShu
     const held = await this.scheduling.inflightWorkers();
     if (held.length === 0) return;
     const known = new Set(snapshot.map((w) => w.id));
-    const cutoff = new Date(now - this.config.heartbeatTtlSec * 1000).toISOString();
     for (const { taskId, workerId } of held) {
       if (known.has(workerId) && !stale.has(workerId)) continue;
-      const r = await this.workers.releaseIfStale(workerId, cutoff, this.config.retryBackoffCapSec, false, now, fence);
+      const r = await this.workers.releaseIfLost(workerId, now, fence);
       if (r.stale && r.outcome) this.log.warn(`worker lost; its task goes back to the queue`, { workerId, taskId: r.task ?? taskId, outcome: r.outcome });
     }
   }

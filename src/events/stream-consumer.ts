@@ -1,12 +1,11 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/env';
-import { EVENTS_STREAM_GROUP, EVENTS_STREAM_KEY } from '../contracts/protocol';
 import { LeadershipService } from '../leadership/leadership.service';
-import { RedisService } from '../redis/redis.service';
-import { TasksRepository } from '../tasks/tasks.repository';
+import { TaskProgressService } from '../tasks/task-progress.service';
 import { isTransientRedisError } from '../redis/redis-errors';
 import { DeadLetters } from './dead-letters.service';
+import { EventStreamRepository, StreamEntry } from './event-stream.repository';
 import { readTaskEvent } from './event-parsing';
 import { TaskEventsService } from './task-events.service';
 
@@ -24,8 +23,6 @@ const FORGET_CONSUMER_IDLE_MS = 3_600_000;
  */
 export const MAX_APPLY_TRIES = 3;
 
-type Entry = [id: string, fields: string[]];
-
 /**
  * The v2 event stream (docs/protocol.md): every replica reads `mloc:events` through one consumer
  * group, applies each entry (the same idempotent scripts as v1 reports), and XACKs it only after the
@@ -42,8 +39,8 @@ export class StreamConsumer implements OnApplicationBootstrap, BeforeApplication
   private readonly failures = new Map<string, number>();
 
   constructor(
-    private readonly redis: RedisService,
-    private readonly tasks: TasksRepository,
+    private readonly stream: EventStreamRepository,
+    private readonly tasks: TaskProgressService,
     private readonly taskEvents: TaskEventsService,
     private readonly deadLetters: DeadLetters,
     private readonly leadership: LeadershipService,
@@ -69,7 +66,7 @@ export class StreamConsumer implements OnApplicationBootstrap, BeforeApplication
     while (!this.stopped) {
       try {
         if (!groupReady) groupReady = await this.ensureGroup();
-        const entries = await this.read(backlog ? '0' : '>');
+        const entries = await this.stream.read(this.consumer, backlog ? '0' : '>', BATCH, BLOCK_MS);
         if (backlog && entries.length === 0) backlog = false;
         await this.applyAll(entries);
         if (Date.now() - this.lastClaimMs > CLAIM_EVERY_MS) await this.claimAbandoned();
@@ -85,23 +82,13 @@ export class StreamConsumer implements OnApplicationBootstrap, BeforeApplication
 
   /** Creates the group at the start of the stream, so entries written before any orchestrator ran are read. */
   private async ensureGroup(): Promise<boolean> {
-    try {
-      await this.redis.stream.xgroup('CREATE', EVENTS_STREAM_KEY, EVENTS_STREAM_GROUP, '0', 'MKSTREAM');
-    } catch (err) {
-      if (!String(err).includes('BUSYGROUP')) throw err;
-    }
+    await this.stream.ensureGroup();
     return true;
-  }
-
-  private async read(from: '0' | '>'): Promise<Entry[]> {
-    const res = (await this.redis.stream.xreadgroup('GROUP', EVENTS_STREAM_GROUP, this.consumer, 'COUNT', BATCH, 'BLOCK', BLOCK_MS, 'STREAMS', EVENTS_STREAM_KEY, from)) as [string, Entry[]][] | null;
-    return res?.[0]?.[1] ?? [];
   }
 
   private async claimAbandoned() {
     this.lastClaimMs = Date.now();
-    const res = (await this.redis.cmd.xautoclaim(EVENTS_STREAM_KEY, EVENTS_STREAM_GROUP, this.consumer, CLAIM_IDLE_MS, '0-0', 'COUNT', BATCH)) as [string, Entry[]];
-    const entries = (res?.[1] ?? []).filter((e) => e && e[1]);
+    const entries = await this.stream.claimIdle(this.consumer, CLAIM_IDLE_MS, BATCH);
     if (entries.length) this.log.warn(`took over ${entries.length} event(s) a dead replica left unacknowledged`);
     await this.applyAll(entries);
     await this.forgetIdleConsumers(FORGET_CONSUMER_IDLE_MS);
@@ -109,24 +96,21 @@ export class StreamConsumer implements OnApplicationBootstrap, BeforeApplication
 
   /** Every restart adds a consumer to the group; the empty ones of dead replicas are removed. */
   async forgetIdleConsumers(idleMs: number): Promise<string[]> {
-    const consumers = (await this.redis.cmd.xinfo('CONSUMERS', EVENTS_STREAM_KEY, EVENTS_STREAM_GROUP)) as unknown[][];
     const forgotten: string[] = [];
-    for (const c of consumers) {
-      const f: Record<string, unknown> = {};
-      for (let i = 0; i + 1 < c.length; i += 2) f[String(c[i])] = c[i + 1];
-      if (f.name === this.consumer || Number(f.pending) !== 0 || Number(f.idle) < idleMs) continue;
-      await this.redis.cmd.xgroup('DELCONSUMER', EVENTS_STREAM_KEY, EVENTS_STREAM_GROUP, String(f.name));
-      forgotten.push(String(f.name));
+    for (const c of await this.stream.consumers()) {
+      if (c.name === this.consumer || c.pending !== 0 || c.idleMs < idleMs) continue;
+      await this.stream.deleteConsumer(c.name);
+      forgotten.push(c.name);
     }
     return forgotten;
   }
 
-  private async applyAll(entries: Entry[]) {
+  private async applyAll(entries: StreamEntry[]) {
     if (entries.length === 0) return;
     // Entries of one batch are applied in order: an acknowledgement before the result of its task.
     for (const [id, fields] of entries) {
       await this.applyOrSetAside(id, fields);
-      await this.redis.cmd.xack(EVENTS_STREAM_KEY, EVENTS_STREAM_GROUP, id);
+      await this.stream.ack(id);
     }
   }
 

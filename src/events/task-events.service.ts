@@ -4,7 +4,7 @@ import type { AppConfig } from '../config/env';
 import type { TaskStartedEvent, WorkerTaskEvent } from '../contracts/protocol';
 import { SchedulerService } from '../scheduler/scheduler.service';
 import { aggregateShardResults } from '../scheduler/sharding/shards';
-import { TasksRepository } from '../tasks/tasks.repository';
+import { TaskProgressService } from '../tasks/task-progress.service';
 import { DeadLetters, DeadLetterSource } from './dead-letters.service';
 import { errorToStore, resultToStore } from './event-parsing';
 
@@ -14,7 +14,7 @@ export class TaskEventsService {
   private readonly log = new Logger('TaskEvents');
 
   constructor(
-    private readonly tasks: TasksRepository,
+    private readonly tasks: TaskProgressService,
     private readonly scheduler: SchedulerService,
     private readonly deadLetters: DeadLetters,
     @Inject(APP_CONFIG) private readonly config: AppConfig,

@@ -36,7 +36,7 @@ export interface QueuedTask {
 
 const str = (v: string | number | null | undefined): string | null => (v === null || v === undefined ? null : String(v));
 
-/** The ready queue and the placement scripts. */
+/** The ready queue, the placement scripts and the recovery scripts. Used by this module only: others go through its services. */
 @Injectable()
 export class SchedulerRepository {
   constructor(private readonly redis: RedisService) {}

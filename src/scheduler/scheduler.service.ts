@@ -2,8 +2,7 @@ import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/c
 import { randomUUID } from 'node:crypto';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/env';
-import type { StoredPlacement } from '../tasks/task-record';
-import type { TaskDocument } from '../tasks/spec/task-draft';
+import type { DirectDispatch, StoredPlacement, TaskDocument } from '../contracts/stored-task';
 import { WorkerIndex } from './worker-index';
 import { LeadershipService } from '../leadership/leadership.service';
 import { MetricsService } from '../metrics/metrics.service';
@@ -48,17 +47,6 @@ interface Planned {
   req: ClaimRequest | FanOutRequest;
   name: string;
   workers: string[];
-}
-
-/** What the submit script needs to dispatch a new task itself (submit-tasks.lua, `dispatch`). */
-export interface DirectDispatch {
-  id: string;
-  worker: string;
-  topic: string;
-  strategy: string;
-  reason: string;
-  cutoff: string;
-  ack_deadline_ms: number;
 }
 
 /** A worker chosen for a task before it exists (SchedulerService.reserveFor). */

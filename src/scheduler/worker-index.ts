@@ -3,9 +3,8 @@ import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/env';
 import type { WorkerEvent } from '../contracts/protocol';
 import { CandidatePool } from './placement/candidate-pool';
-import { toWorkerView } from './placement/worker-view';
-import type { WorkerView } from './placement/types';
-import { StoredWorker, WorkersRepository } from '../workers/workers.repository';
+import { type StoredWorker, toWorkerView, type WorkerView } from '../contracts/worker-view';
+import { WorkersService } from '../workers/workers.service';
 
 /** How often `schedulable` re-checks the idle workers for staleness. */
 const STALE_SWEEP_MS = 1000;
@@ -68,7 +67,7 @@ export class WorkerIndex {
   private readonly cues = new Map<string, LostAttemptCue>();
 
   constructor(
-    private readonly repo: WorkersRepository,
+    private readonly workers: WorkersService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
     this.pool = new CandidatePool(config.scheduler);
@@ -82,10 +81,10 @@ export class WorkerIndex {
   async resync(full = false): Promise<void> {
     const startedMs = Date.now();
     const before = new Map(this.eventCount);
-    const ids = await this.repo.ids();
+    const ids = await this.workers.registeredIds();
     const known = new Set(ids);
     const toRead = full ? ids : ids.filter((id) => !(this.entries.get(id)?.heardAtMs ?? 0) || this.entries.get(id)!.heardAtMs < this.lastResyncMs);
-    for (const w of await this.repo.readMany(toRead)) {
+    for (const w of await this.workers.readEntries(toRead)) {
       if (Object.keys(w.hash).length === 0) known.delete(w.id);
       else if (this.eventCount.get(w.id) === before.get(w.id)) this.put(w);
     }
@@ -95,7 +94,7 @@ export class WorkerIndex {
 
   async refresh(id: string): Promise<void> {
     const before = this.eventCount.get(id);
-    const w = await this.repo.readOne(id);
+    const w = await this.workers.readEntry(id);
     if (this.eventCount.get(id) !== before) return; // an event newer than this read was applied meanwhile
     if (w) this.put(w);
     else this.drop(id);
@@ -126,7 +125,7 @@ export class WorkerIndex {
   /** Applies a workers.events message. Resolves true when the worker may have become schedulable. */
   async apply(ev: WorkerEvent): Promise<boolean> {
     // An id that breaks the id rule could name another worker's keys: it is never looked up.
-    if (!this.repo.checkId(ev.worker_id, `${String(ev.type)} on workers.events`)) return false;
+    if (!this.workers.checkId(ev.worker_id, `${String(ev.type)} on workers.events`)) return false;
     const e = this.entries.get(ev.worker_id);
     // Not counted for a worker we do not know yet: its first read must be applied.
     if (e) {
@@ -228,7 +227,7 @@ export class WorkerIndex {
   }
 
   private async clearSuspect(e: Entry) {
-    await this.repo.clearSuspect(e.view.id);
+    await this.workers.clearSuspect(e.view.id);
     e.suspect = false;
     e.view.status = e.reportedStatus;
     this.sync(e, Date.now());

@@ -120,10 +120,3 @@ export function toSubmittedTask(h: Record<string, string>): SubmittedTask {
     max_retries: int(h.max_retries),
   };
 }
-
-/** What placement needs of a queued task, stored once at submission in the `req` field. */
-export interface StoredPlacement {
-  requirements: import('./spec/task-draft').Requirements;
-  parallel: boolean;
-  maxShards: number | null;
-}

@@ -1,9 +1,10 @@
 import { Module } from '@nestjs/common';
 import { SchedulerModule } from '../scheduler/scheduler.module';
+import { TaskProgressService } from './task-progress.service';
 import { TasksController } from './tasks.controller';
 import { TasksRepository } from './tasks.repository';
 import { TasksService } from './tasks.service';
 import { YamlThread } from './yaml-thread';
 
-@Module({ imports: [SchedulerModule], controllers: [TasksController], providers: [TasksRepository, TasksService, YamlThread], exports: [TasksRepository, TasksService] })
+@Module({ imports: [SchedulerModule], controllers: [TasksController], providers: [TasksRepository, TasksService, TaskProgressService, YamlThread], exports: [TasksService, TaskProgressService] })
 export class TasksModule {}

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Keys } from '../redis/keys';
 import { RedisService } from '../redis/redis.service';
-import type { DirectDispatch } from '../scheduler/scheduler.service';
+import type { DirectDispatch } from '../contracts/stored-task';
 
 /** A task to create, as the submit-tasks script takes it. */
 export interface NewTaskRow {
@@ -35,7 +35,7 @@ export interface ListFilter {
 const MAX_SCAN = 50_000;
 const SCAN_CHUNK = 500;
 
-/** Task records in Redis. The only place that reads or writes task keys (scripts aside). */
+/** Task records in Redis. The only place that reads or writes task keys (scripts aside). Used by this module only: others go through its services. */
 @Injectable()
 export class TasksRepository {
   constructor(private readonly redis: RedisService) {}

@@ -11,7 +11,8 @@ import { parseSubmissionWith } from './spec/parse-submission';
 import { SpecError, TaskDraft, TooManyTasksError } from './spec/task-draft';
 import { DEFAULT_LIST_LIMIT, ListTasksQuery } from './dto/list-tasks.query';
 import { isTaskId } from '../contracts/ids';
-import { StoredPlacement, SubmittedTask, TaskResponse, toSubmittedTask, toTaskResponse } from './task-record';
+import type { StoredPlacement } from '../contracts/stored-task';
+import { SubmittedTask, TaskResponse, toSubmittedTask, toTaskResponse } from './task-record';
 import { ListFilter, NewTaskRow, SubmitOutcome, TasksRepository } from './tasks.repository';
 import { YamlThread } from './yaml-thread';
 

@@ -1,5 +1,4 @@
-import { isStale } from '../scheduler/placement/worker-view';
-import type { StoredWorker } from './workers.repository';
+import { isStale, type StoredWorker } from '../contracts/worker-view';
 
 export interface WorkerResponse {
   worker_id: string;

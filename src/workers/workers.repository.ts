@@ -1,23 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { isValidWorkerId, WORKER_IDS_KEY, workerHeartbeatKey, workerKey } from '../contracts/protocol';
+import type { StoredWorker } from '../contracts/worker-view';
 import { Keys } from '../redis/keys';
 import { RedisService } from '../redis/redis.service';
-
-export interface StoredWorker {
-  id: string;
-  hash: Record<string, string>;
-  heartbeatAlive: boolean;
-  /**
-   * When the heartbeat key expires, on this process's clock (the key's PTTL added to the time the
-   * read was sent); null when the key is gone or has no expiry. The orchestrator's own view of the
-   * worker's liveness, whatever the worker's clock says in `last_seen`.
-   */
-  heartbeatExpiresAtMs: number | null;
-  /** The task this worker holds for us, if any. */
-  heldTask: string | null;
-  /** It let a dispatch time out and has not been heard from since. */
-  suspect: boolean;
-}
 
 export interface LostWorkerOutcome {
   stale: boolean;
@@ -30,7 +15,7 @@ const READ_CHUNK = 500;
 /** Invalid ids are logged once each, up to this many (a flood of them must not flood the log). */
 const LOGGED_INVALID_IDS = 1000;
 
-/** The v1 worker registry (PROTOCOL section 1) plus our holder locks. */
+/** The v1 worker registry (PROTOCOL section 1) plus our holder locks. Used by this module only: others go through WorkersService. */
 @Injectable()
 export class WorkersRepository {
   private readonly log = new Logger('Workers');

@@ -2,10 +2,14 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/env';
 import { DomainError } from '../common/errors';
-import { isStale } from '../scheduler/placement/worker-view';
+import { isStale, type StoredWorker } from '../contracts/worker-view';
 import { toWorkerResponse, WorkerResponse } from './worker-record';
-import { WorkersRepository } from './workers.repository';
+import { LostWorkerOutcome, WorkersRepository } from './workers.repository';
 
+/**
+ * The workers module's door: the API's views of the registry, stale-worker cleanup, and the registry
+ * reads and lost-worker release the scheduler's worker index and the liveness checks need.
+ */
 @Injectable()
 export class WorkersService {
   private readonly log = new Logger('Workers');
@@ -32,6 +36,39 @@ export class WorkersService {
 
   cutoffIso(nowMs: number): string {
     return new Date(nowMs - this.config.heartbeatTtlSec * 1000).toISOString();
+  }
+
+  /** The registered ids that obey the worker-id rule (WorkersRepository.ids). */
+  registeredIds(): Promise<string[]> {
+    return this.repo.ids();
+  }
+
+  /** Registry entries, read in chunks (WorkersRepository.readMany). */
+  readEntries(ids: string[]): Promise<StoredWorker[]> {
+    return this.repo.readMany(ids);
+  }
+
+  /** One registry entry; null when there is none or `id` breaks the id rule. */
+  readEntry(id: string): Promise<StoredWorker | null> {
+    return this.repo.readOne(id);
+  }
+
+  /** Whether `id` obeys the worker-id rule; one that does not is logged once and never put in a key name. */
+  checkId(id: unknown, where: string): id is string {
+    return this.repo.checkId(id, where);
+  }
+
+  /** The worker was heard from: it may get work again. */
+  clearSuspect(id: string): Promise<void> {
+    return this.repo.clearSuspect(id);
+  }
+
+  /**
+   * Re-checks atomically whether the worker is stale (heartbeat older than HEARTBEAT_TTL_SEC); if so,
+   * the task it holds goes back to the queue (release-lost-worker.lua). It stays registered.
+   */
+  releaseIfLost(id: string, nowMs: number, fence: string): Promise<LostWorkerOutcome> {
+    return this.repo.releaseIfStale(id, this.cutoffIso(nowMs), this.config.retryBackoffCapSec, false, nowMs, fence);
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { Requirements } from '../../tasks/spec/task-draft';
+import type { Requirements } from '../../contracts/stored-task';
 import { CandidatePool } from './candidate-pool';
 import { bestFit, candidatesFor, chooseStrategy, chooseStrategyFor, compareFit, firstFit } from './place';
 import type { SchedulerWeights, WorkerView } from './types';

@@ -1,4 +1,4 @@
-import type { Requirements } from '../../tasks/spec/task-draft';
+import type { Requirements } from '../../contracts/stored-task';
 import { checkFit, compareFit, workerWeight } from './place';
 import type { SchedulerWeights, WorkerView } from './types';
 

@@ -1,4 +1,4 @@
-import type { Requirements } from '../../tasks/spec/task-draft';
+import type { Requirements } from '../../contracts/stored-task';
 import {
   bestFit,
   candidatesFor,

@@ -3,7 +3,7 @@
  * to use given the idle capacity, and which worker to pick.
  * Pure functions over a snapshot of WorkerViews: no Redis, no Nest.
  */
-import type { Requirements } from '../../tasks/spec/task-draft';
+import type { Requirements } from '../../contracts/stored-task';
 import type { PlacementTask, SchedulerWeights, Strategy, WorkerView } from './types';
 
 /** How many workers `unschedulableReason` lists before summarising the rest. */

@@ -1,21 +1,6 @@
-import type { Requirements } from '../../tasks/spec/task-draft';
+import type { Requirements } from '../../contracts/stored-task';
 
-/** What placement knows of one worker: a snapshot, parsed once from the registry hash. */
-export interface WorkerView {
-  id: string;
-  /** Registry status (IDLE, RUNNING, STARTING, anything else = not schedulable). */
-  status: string;
-  /** Heartbeat key missing or last_seen older than HEARTBEAT_TTL_SEC. */
-  stale: boolean;
-  /** Logical cores, null when the worker does not report them (then not enforced). */
-  cores: number | null;
-  /** Total memory in bytes, null when unknown (then not enforced). */
-  memoryBytes: number | null;
-  gpus: { name: string; memoryBytes: number | null }[];
-  tags: string[];
-  /** Registration order, a stable tiebreak (lower = registered earlier). */
-  order: number;
-}
+export type { WorkerView } from '../../contracts/worker-view';
 
 /** A task as placement sees it. */
 export interface PlacementTask {

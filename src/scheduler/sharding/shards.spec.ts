@@ -1,4 +1,4 @@
-import type { TaskDocument } from '../../tasks/spec/task-draft';
+import type { TaskDocument } from '../../contracts/stored-task';
 import { aggregateShardResults, carveList, carveSplit, shardCount, shardDocument } from './shards';
 
 describe('shardCount', () => {

@@ -3,7 +3,7 @@
  * the data each shard gets, and how the shards' results are merged back.
  * Pure functions: no Redis, no Nest.
  */
-import type { TaskDocument } from '../../tasks/spec/task-draft';
+import type { TaskDocument } from '../../contracts/stored-task';
 import { assertShardIndex, carveList, chunkBounds } from '../../contracts/shard-slices';
 
 /**

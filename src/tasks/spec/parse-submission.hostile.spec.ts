@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { parseSubmission } from './parse-submission';
-import { parseCpuQuantity } from './quantities';
+import { parseCpuQuantity } from '../../contracts/quantities';
 import { SpecError, TaskDraft, TooManyTasksError } from './task-draft';
 
 const MAX_NAME = 32;

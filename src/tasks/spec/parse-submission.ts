@@ -7,7 +7,7 @@
  * effective document validated into a draft (buildDraft / readTask).
  */
 import { cloneJson, deepMerge, isPlainObject, PlainObject } from '../../contracts/plain-data';
-import { parseCpuQuantity, parseMemoryQuantity } from './quantities';
+import { parseCpuQuantity, parseMemoryQuantity } from '../../contracts/quantities';
 import { GpuRequirement, Requirements, SpecError, TaskDocument, TaskDraft, TooManyTasksError } from './task-draft';
 import { loadWithJsYaml } from './yaml-fast-path';
 import { DEFAULT_MAX_DOCUMENTS, loadWithYaml, MAX_NESTING_DEPTH, ParseSubmissionOptions, tooManyDocuments } from './yaml-slow-path';

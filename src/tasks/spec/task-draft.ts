@@ -3,34 +3,9 @@
  * Pure data; the parser (parse-submission.ts) never touches Redis.
  */
 
-/** A task document as stored and sent to workers (after stage merging). */
-export interface TaskDocument {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; owner?: string; annotations?: Record<string, unknown>; [k: string]: unknown };
-  spec: Record<string, unknown>;
-  [k: string]: unknown;
-}
+import type { Requirements, TaskDocument } from '../../contracts/stored-task';
 
-export interface GpuRequirement {
-  /** "any" or a lower-cased substring of the GPU name. */
-  type: string;
-  /** >= 1 (a gpu block with count 0 becomes `gpu: null`). */
-  count: number;
-  /** Optional per-GPU memory requirement (`gpu.memory`), bytes. */
-  memoryBytes: number | null;
-}
-
-/** The placement-relevant part of a task, derived from `spec` once at submission. */
-export interface Requirements {
-  replicas: number;
-  cpu: number;
-  memoryBytes: number;
-  gpu: GpuRequirement | null;
-  enforceCpu: boolean;
-  /** `spec.resources.tags`: a worker must carry every one of them. */
-  tags: string[];
-}
+export type { GpuRequirement, Requirements, TaskDocument } from '../../contracts/stored-task';
 
 export interface TaskDraft {
   /**

@@ -1,10 +1,44 @@
 /**
- * Turns a `worker:{id}` registry hash (PROTOCOL.md section 1) into the WorkerView
- * placement works on. Workers are written by others and any field may be
- * missing, null or malformed: parsing never throws, it treats bad data as unknown.
+ * A worker as the registry stores it (PROTOCOL.md section 1) and as placement sees it, and the one
+ * staleness rule (PROTOCOL.md section 3). Shared by the workers module (the API's `stale`, cleanup)
+ * and the scheduler (its worker index). Workers are written by others and any field may be
+ * missing, null or malformed: parsing never throws, it treats bad data as unknown. Pure.
  */
-import { parseMemoryQuantity } from '../../tasks/spec/quantities';
-import type { WorkerView } from './types';
+import { parseMemoryQuantity } from './quantities';
+
+/** One registry entry as read from Redis (the workers module's repository reads it). */
+export interface StoredWorker {
+  id: string;
+  hash: Record<string, string>;
+  heartbeatAlive: boolean;
+  /**
+   * When the heartbeat key expires, on this process's clock (the key's PTTL added to the time the
+   * read was sent); null when the key is gone or has no expiry. The orchestrator's own view of the
+   * worker's liveness, whatever the worker's clock says in `last_seen`.
+   */
+  heartbeatExpiresAtMs: number | null;
+  /** The task this worker holds for us, if any. */
+  heldTask: string | null;
+  /** It let a dispatch time out and has not been heard from since. */
+  suspect: boolean;
+}
+
+/** What placement knows of one worker: a snapshot, parsed once from the registry hash. */
+export interface WorkerView {
+  id: string;
+  /** Registry status (IDLE, RUNNING, STARTING, anything else = not schedulable). */
+  status: string;
+  /** Heartbeat key missing or last_seen older than HEARTBEAT_TTL_SEC. */
+  stale: boolean;
+  /** Logical cores, null when the worker does not report them (then not enforced). */
+  cores: number | null;
+  /** Total memory in bytes, null when unknown (then not enforced). */
+  memoryBytes: number | null;
+  gpus: { name: string; memoryBytes: number | null }[];
+  tags: string[];
+  /** Registration order, a stable tiebreak (lower = registered earlier). */
+  order: number;
+}
 
 export interface WorkerViewOptions {
   /** Whether the `worker:{id}:hb` key still exists. */

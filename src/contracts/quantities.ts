@@ -1,6 +1,6 @@
 /**
  * Quantity parsing shared by the task parser (hardware requests) and the
- * scheduler (GPU memory reported by workers). Pure functions, no I/O.
+ * worker view (memory reported by workers). Pure functions, no I/O.
  */
 
 /** Power for each size prefix: K = 1, M = 2, ... (base 1000 or 1024 depending on `i`). */
