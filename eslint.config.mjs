@@ -4,6 +4,29 @@ import js from '@eslint/js';
 import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
 
+// The rooms of the orchestrator, bottom to top: an import may only point down (or stay in its room).
+// contracts (pure shapes and rules) < infrastructure < workers < scheduler < tasks < events, admin, health.
+const INFRASTRUCTURE = ['config', 'redis', 'metrics', 'leadership', 'common'];
+const ROOMS = [
+  { folders: INFRASTRUCTURE, above: ['workers', 'scheduler', 'tasks', 'events', 'admin', 'health'] },
+  { folders: ['workers'], above: ['scheduler', 'tasks', 'events', 'admin', 'health'] },
+  { folders: ['scheduler'], above: ['tasks', 'events', 'admin', 'health'] },
+  { folders: ['tasks'], above: ['events', 'admin', 'health'] },
+  // The top: events and admin do not lean on each other; health reads the liveness of events.
+  { folders: ['events'], above: ['admin', 'health'] },
+  { folders: ['admin'], above: ['events', 'health'] },
+  { folders: ['health'], above: ['admin'] },
+];
+// A module's repository is its own: another module goes through that module's services.
+const FOREIGN_REPOSITORY = {
+  regex: '^(\\.\\./)+[^./][^/]*/(.+/)?[^/]+\\.repository$',
+  message: "A repository is used by its own module only: go through that module's service (docs/architecture.md, Rooms and doors).",
+};
+const walls = (above) => [
+  { regex: `^(\\.\\./)+(${above.join('|')})/`, message: `An import may only point down the rooms (contracts < infrastructure < workers < scheduler < tasks < events/admin/health): not into ${above.join(', ')} (docs/architecture.md, Rooms and doors).` },
+  FOREIGN_REPOSITORY,
+];
+
 const nodeGlobals = Object.fromEntries(
   ['process', 'console', 'Buffer', '__dirname', '__filename', 'require', 'module', 'exports', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'URL'].map((g) => [g, 'readonly']),
 );
@@ -35,6 +58,19 @@ export default tseslint.config(
     files: ['test/**', 'bench/**', '**/*.spec.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
+  {
+    // Any orchestrator file: no other module's repository (from src/ itself, no repository at all).
+    files: ['src/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [FOREIGN_REPOSITORY] }] },
+  },
+  {
+    files: ['src/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ ...FOREIGN_REPOSITORY, regex: '^\\./[^/]+/(.+/)?[^/]+\\.repository$' }] }] },
+  },
+  ...ROOMS.map(({ folders, above }) => ({
+    files: folders.map((f) => `src/${f}/**/*.ts`),
+    rules: { 'no-restricted-imports': ['error', { patterns: walls(above) }] },
+  })),
   {
     // Shapes shared by the orchestrator and the worker process: no framework, no feature module.
     files: ['src/contracts/**/*.ts'],
