@@ -12,6 +12,7 @@ import { HealthModule } from './health/health.module';
 import { LeadershipModule } from './leadership/leadership.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { RedisModule } from './redis/redis.module';
+import { ResultsModule } from './results/results.module';
 import { SchedulerModule } from './scheduler/scheduler.module';
 import { TasksModule } from './tasks/tasks.module';
 import { WorkersModule } from './workers/workers.module';
@@ -21,7 +22,7 @@ export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), ScheduleModule.forRoot(), MetricsModule, RedisModule, LeadershipModule, WorkersModule, SchedulerModule, TasksModule, EventsModule, AdminModule, HealthModule],
+      imports: [ConfigModule.forRoot(config), ScheduleModule.forRoot(), MetricsModule, RedisModule, LeadershipModule, WorkersModule, SchedulerModule, TasksModule, EventsModule, ResultsModule, AdminModule, HealthModule],
       providers: [
         { provide: APP_GUARD, useClass: BearerAuthGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },

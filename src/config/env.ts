@@ -32,6 +32,10 @@ export interface AppConfig {
   redisCommandTimeoutMs: number;
   /** Every connection to Redis is checked (PING) this often; REDIS_HEALTH_CHECK_MS. */
   redisHealthCheckMs: number;
+  /** Where results too large for the task record and uploaded result files live (docs/results.md); RESULTS_DIR. */
+  resultsDir: string;
+  /** Largest result file one upload may store; 413 beyond. MAX_RESULT_FILE_BYTES. */
+  maxResultFileBytes: number;
   scheduler: {
     cpuOnlyWeight: number;
     gpuWeight: number;
@@ -121,6 +125,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
     leaderLeaseSec: parseNumber(env, 'LEADER_LEASE_SEC', 10, { min: 0.5 }),
     redisCommandTimeoutMs: parseNumber(env, 'REDIS_COMMAND_TIMEOUT_MS', 2000, { integer: true, min: 50, max: 600_000 }),
     redisHealthCheckMs: parseNumber(env, 'REDIS_HEALTH_CHECK_MS', 2000, { integer: true, min: 50, max: 600_000 }),
+    resultsDir: present(env, 'RESULTS_DIR') ?? 'results',
+    maxResultFileBytes: parseNumber(env, 'MAX_RESULT_FILE_BYTES', 5 * 1024 ** 3, { integer: true, min: 1 }),
     scheduler: {
       cpuOnlyWeight: parseNumber(env, 'CPU_ONLY_WEIGHT', 0.6, { min: 0 }),
       gpuWeight: parseNumber(env, 'GPU_WEIGHT', 1.0, { min: 0 }),

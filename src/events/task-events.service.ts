@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/env';
-import type { TaskStartedEvent, WorkerTaskEvent } from '../contracts/protocol';
+import type { TaskStartedEvent, TaskSucceededEvent, WorkerTaskEvent } from '../contracts/protocol';
 import { SchedulerService } from '../scheduler/scheduler.service';
 import { aggregateShardResults } from '../scheduler/sharding/shards';
 import { TaskProgressService } from '../tasks/task-progress.service';
@@ -42,7 +42,7 @@ export class TaskEventsService {
 
   async onReport(ev: WorkerTaskEvent): Promise<void> {
     const succeeded = ev.type === 'TASK_SUCCEEDED';
-    const payload = succeeded ? resultToStore(ev.result) : errorToStore(ev.error);
+    const payload = ev.type === 'TASK_SUCCEEDED' ? await this.resultToKeep(ev) : errorToStore(ev.error);
     const outcome = await this.tasks.finish(ev.task_id, ev.worker_id, succeeded ? 'succeeded' : 'failed', payload, this.config.retryBackoffCapSec, ev.attempt ?? null, Date.now());
     const fields = { taskId: ev.task_id, workerId: ev.worker_id, outcome };
     if (outcome.startsWith('ignored')) this.log.debug(`ignored ${ev.type}`, fields);
@@ -53,6 +53,18 @@ export class TaskEventsService {
     // The worker is free again whatever happened to the task. Only 'done' says for sure that nothing
     // was queued (no dependent became ready, no retry); anything else may have queued a task.
     this.scheduler.kick(outcome === 'done' ? 'worker-free' : undefined);
+  }
+
+  /**
+   * The result a TASK_SUCCEEDED stores: its own, or, when it carries none (`result` absent or null:
+   * the later MLOC worker posts its result to POST /api/v1/results first), the one posted over HTTP,
+   * which is the task's `result` field before it is DONE (docs/results.md). Only such reports pay
+   * the extra read.
+   */
+  private async resultToKeep(ev: TaskSucceededEvent): Promise<string> {
+    if (ev.result !== undefined && ev.result !== null) return resultToStore(ev.result);
+    const [posted] = (await this.tasks.getFields([ev.task_id], ['result']))[0] ?? [];
+    return posted ? posted : resultToStore(ev.result);
   }
 
   /** Merges the shards' results in shard order into the parent and finishes it (idempotent). */

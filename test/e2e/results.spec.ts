@@ -1,0 +1,277 @@
+import fc from 'fast-check';
+import type { Redis } from 'ioredis';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { TASKS_EVENTS_CHANNEL } from '../../src/contracts/protocol';
+import { fileNameProblem } from '../../src/results/result-input';
+import { ResultsService } from '../../src/results/results.service';
+import { FakeV1Worker } from '../support/fake-worker';
+import { multipartBody } from '../support/multipart';
+import { firstId, taskYaml, TestStack } from '../support/test-app';
+
+/** Every file under `dir`, as paths relative to it. */
+function filesUnder(dir: string, prefix = ''): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`]));
+}
+
+/** A task only the worker with `tag` can run. */
+const taggedYaml = (tag: string) => ['apiVersion: mloc/v1', 'kind: InferenceTask', `metadata: {name: on-${tag}}`, 'spec:', '  taskType: echo', '  resources:', '    replicas: 1', '    hardware: {cpu: "1", memory: 1Gi}', `    tags: [${tag}]`, ''].join('\n');
+
+describe('results and files over HTTP (docs/results.md)', () => {
+  const TOKEN = 'results-token';
+  const MAX_FILE = 1024 * 1024;
+  let dir: string;
+  let s: TestStack;
+  let w: FakeV1Worker;
+  let redis: Redis;
+  const auth = () => ({ Authorization: `Bearer ${TOKEN}` });
+  const postResult = (body: unknown) => s.http().post('/api/v1/results').set(auth()).send(body as object);
+  const getResult = (id: string) => s.http().get(`/api/v1/results/${id}`).set(auth());
+  const upload = (id: string, name: string, content: Buffer) => {
+    const { boundary, body } = multipartBody(name, content);
+    return s.http().post(`/api/v1/results/${id}/files`).set(auth()).set('Content-Type', `multipart/form-data; boundary=${boundary}`).send(body);
+  };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'mloc-results-'));
+    s = await new TestStack({ ORCHESTRATOR_TOKEN: TOKEN, RESULTS_DIR: dir, MAX_RESULT_FILE_BYTES: String(MAX_FILE), MAX_TASK_BYTES: String(4 * 1024 * 1024) }).start();
+    w = await s.worker({ id: 'res-w', behaviour: 'hold', tags: ['res-w'] });
+    redis = s.redis.client();
+  });
+  afterAll(async () => {
+    redis.disconnect();
+    await s.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A task held RUNNING by the worker. */
+  async function running(): Promise<string> {
+    const n = w.received.length + 1;
+    const id = firstId(await s.submit(taggedYaml('res-w')).expect(200));
+    expect((await w.waitForDispatch(n)).task_id).toBe(id);
+    await s.waitForStatus(id, 'RUNNING');
+    return id;
+  }
+
+  /** A task nobody can run (it waits PENDING). */
+  async function pending(): Promise<string> {
+    return firstId(await s.submit(taskYaml({ name: 'waits', cpu: 64 })).expect(200));
+  }
+
+  it('every route requires the bearer token', async () => {
+    const id = await pending();
+    const { boundary, body } = multipartBody('a.txt', Buffer.from('x'));
+    const calls = [
+      s.http().post('/api/v1/results').send({ task_id: id, result: 1 }),
+      s.http().get(`/api/v1/results/${id}`),
+      s.http().post(`/api/v1/results/${id}/files`).set('Content-Type', `multipart/form-data; boundary=${boundary}`).send(body),
+      s.http().get(`/api/v1/results/${id}/files`),
+      s.http().get(`/api/v1/results/${id}/files/a.txt`),
+    ];
+    for (const res of await Promise.all(calls)) {
+      expect(res.status).toBe(401);
+      expect(res.body).toMatchObject({ code: 'unauthorized' });
+    }
+    expect(filesUnder(join(dir, id))).toEqual([]);
+  });
+
+  it('a result posted while the task runs is what a TASK_SUCCEEDED with result null keeps', async () => {
+    const id = await running();
+    const posted = await postResult({ task_id: id, result: { answers: ['4', '7'] }, worker_id: 'res-w', metadata: { model: 'm1' } }).expect(200);
+    expect(posted.body).toMatchObject({ ok: true, task_id: id, status: 'RUNNING', stored: 'record' });
+    await w.succeed(id, null);
+    const done = await s.waitForStatus(id, 'DONE');
+    expect(done.result).toEqual({ answers: ['4', '7'] });
+    const res = await getResult(id).expect(200);
+    expect(res.body).toEqual({ task_id: id, status: 'DONE', result: { answers: ['4', '7'] }, worker_id: 'res-w', metadata: { model: 'm1' }, updated_at: expect.any(String) });
+  });
+
+  it('a TASK_SUCCEEDED without the key `result` keeps the posted result too', async () => {
+    const id = await running();
+    await postResult({ task_id: id, result: 'over http' }).expect(200);
+    await redis.publish(TASKS_EVENTS_CHANNEL, JSON.stringify({ type: 'TASK_SUCCEEDED', worker_id: 'res-w', task_id: id }));
+    const done = await s.waitForStatus(id, 'DONE');
+    expect(done.result).toBe('over http');
+    expect((await getResult(id).expect(200)).body).toMatchObject({ result: 'over http', worker_id: 'res-w', metadata: null });
+  });
+
+  it("a TASK_SUCCEEDED with its own result stores that one; a post after DONE replaces what GET returns", async () => {
+    const id = await running();
+    await postResult({ task_id: id, result: 'early' }).expect(200);
+    await w.succeed(id, { from: 'event' });
+    expect((await s.waitForStatus(id, 'DONE')).result).toEqual({ from: 'event' });
+    const first = (await getResult(id).expect(200)).body;
+    expect(first.result).toEqual({ from: 'event' });
+    const later = await postResult({ task_id: id, result: { from: 'late post' }, worker_id: 'client-1' }).expect(200);
+    expect(later.body.status).toBe('DONE');
+    const res = (await getResult(id).expect(200)).body;
+    expect(res).toMatchObject({ status: 'DONE', result: { from: 'late post' }, worker_id: 'client-1' });
+    expect(res.updated_at >= first.updated_at).toBe(true);
+    expect((await s.task(id)).result).toEqual({ from: 'late post' });
+  });
+
+  it('GET of a task without a result answers result null; unknown and malformed ids are 404', async () => {
+    const id = await pending();
+    expect((await getResult(id).expect(200)).body).toEqual({ task_id: id, status: 'PENDING', result: null, worker_id: null, metadata: null, updated_at: null });
+    for (const bad of [randomUUID(), 'not-a-task', id.toUpperCase(), `${id}x`]) {
+      expect((await getResult(encodeURIComponent(bad)).expect(404)).body).toMatchObject({ code: 'not_found', field: null });
+      expect((await postResult({ task_id: bad, result: 1 }).expect(404)).body).toMatchObject({ code: 'not_found' });
+      expect((await s.http().get(`/api/v1/results/${encodeURIComponent(bad)}/files`).set(auth()).expect(404)).body.code).toBe('not_found');
+      expect((await upload(encodeURIComponent(bad), 'a.txt', Buffer.from('x')).expect(404)).body.code).toBe('not_found');
+    }
+    // Nothing was written for them, and no record appeared.
+    expect(filesUnder(dir).filter((f) => !f.startsWith('.partial/'))).not.toContainEqual(expect.stringMatching(/^[0-9a-f-]{36}x?\//i));
+    expect(await redis.exists(`mloc:task:not-a-task`)).toBe(0);
+  });
+
+  it('a body that is not {task_id, result} is a 400 naming the field, for generated bodies too', async () => {
+    const id = await pending();
+    const cases: [unknown, string | null][] = [
+      [{ result: 1 }, 'task_id'],
+      [{ task_id: 5, result: 1 }, 'task_id'],
+      [{ task_id: id }, 'result'],
+      [{ task_id: id, result: 1, worker_id: 'has space' }, 'worker_id'],
+      [{ task_id: id, result: 1, worker_id: 7 }, 'worker_id'],
+      [{ task_id: id, result: 1, metadata: [1] }, 'metadata'],
+      [{ task_id: id, result: 1, metadata: 'x' }, 'metadata'],
+      [{ task_id: id, result: 1, metadata: { big: 'x'.repeat(70 * 1024) } }, 'metadata'],
+      [[id, 1], null],
+    ];
+    for (const [body, field] of cases) {
+      const res = await postResult(body);
+      expect(res.status).toBe(400);
+      expect(res.body).toMatchObject({ code: 'invalid_request', field });
+    }
+    const nonObject = await s.http().post('/api/v1/results').set(auth()).set('Content-Type', 'text/plain').send('task_id=1');
+    expect(nonObject.status).toBe(400);
+    // Generated bodies: 200 (stored), 400 (bad shape), or 404 (no such task); never anything else.
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({ task_id: fc.oneof(fc.constant(id), fc.string(), fc.integer(), fc.constant(null)), result: fc.jsonValue(), worker_id: fc.oneof(fc.string(), fc.constant('w-1'), fc.integer()), metadata: fc.oneof(fc.object(), fc.jsonValue()) }, { requiredKeys: [] }),
+        async (body) => {
+          const res = await postResult(body);
+          expect([200, 400, 404]).toContain(res.status);
+          if (res.status === 400) expect(typeof res.body.field === 'string' || res.body.field === null).toBe(true);
+          if (res.status === 200) expect(res.body.task_id).toBe(id);
+        },
+      ),
+      { numRuns: 60 },
+    );
+    expect((await getResult(id).expect(200)).body.status).toBe('PENDING');
+  });
+
+  it('a posted result beyond 1 MiB is kept whole as the file result.json, the record referencing it', async () => {
+    const id = await pending();
+    const big = { text: 'y'.repeat(1536 * 1024) };
+    const posted = await postResult({ task_id: id, result: big }).expect(200);
+    expect(posted.body).toMatchObject({ stored: 'file', bytes: JSON.stringify(big).length });
+    const view = (await getResult(id).expect(200)).body;
+    expect(view.result).toMatchObject({ truncated: true, file: 'result.json', original_bytes: JSON.stringify(big).length });
+    const file = await s.http().get(`/api/v1/results/${id}/files/result.json`).set(auth()).buffer(true).parse((res, cb) => {
+      const parts: Buffer[] = [];
+      res.on('data', (c: Buffer) => parts.push(c));
+      res.on('end', () => cb(null, Buffer.concat(parts)));
+    });
+    expect(file.status).toBe(200);
+    expect(JSON.parse((file.body as Buffer).toString())).toEqual(big);
+  });
+
+  it('stores, lists and downloads files; a second upload of a name replaces it', async () => {
+    const id = await pending();
+    const a = await upload(id, 'responses.jsonl', Buffer.from('{"a":1}\n')).expect(200);
+    expect(a.body).toEqual({ name: 'responses.jsonl', bytes: 8, modified_at: expect.any(String) });
+    await upload(id, 'model ü.bin', Buffer.alloc(1000, 7)).expect(200);
+    await upload(id, 'responses.jsonl', Buffer.from('{"a":2}\n{"b":3}\n')).expect(200);
+    const list = (await s.http().get(`/api/v1/results/${id}/files`).set(auth()).expect(200)).body;
+    expect(list).toEqual([
+      { name: 'model ü.bin', bytes: 1000, modified_at: expect.any(String) },
+      { name: 'responses.jsonl', bytes: 16, modified_at: expect.any(String) },
+    ]);
+    const dl = await s.http().get(`/api/v1/results/${id}/files/responses.jsonl`).set(auth()).expect(200);
+    expect(dl.headers['content-type']).toBe('application/octet-stream');
+    expect(dl.headers['content-length']).toBe('16');
+    expect(dl.headers['content-disposition']).toBe('attachment; filename=responses.jsonl');
+    expect(Buffer.from(dl.body as Buffer).toString()).toBe('{"a":2}\n{"b":3}\n');
+    const utf = await s.http().get(`/api/v1/results/${id}/files/${encodeURIComponent('model ü.bin')}`).set(auth()).expect(200);
+    expect(utf.headers['content-disposition']).toContain("filename*=UTF-8''model%20%C3%BC.bin");
+    expect((await s.http().get(`/api/v1/results/${id}/files/nope.txt`).set(auth()).expect(404)).body.code).toBe('not_found');
+    expect(filesUnder(join(dir, id)).sort()).toEqual(['model ü.bin', 'responses.jsonl']);
+    expect(filesUnder(join(dir, '.partial'))).toEqual([]);
+  });
+
+  it('refuses an upload without the field `file` (400) and one beyond MAX_RESULT_FILE_BYTES (413), leaving nothing behind', async () => {
+    const id = await pending();
+    const other = multipartBody('a.txt', Buffer.from('x'), 'attachment');
+    const noFile = await s.http().post(`/api/v1/results/${id}/files`).set(auth()).set('Content-Type', `multipart/form-data; boundary=${other.boundary}`).send(other.body);
+    expect(noFile.status).toBe(400);
+    const notMultipart = await s.http().post(`/api/v1/results/${id}/files`).set(auth()).send({ file: 'x' });
+    expect(notMultipart.status).toBe(400);
+    const tooBig = await upload(id, 'huge.bin', Buffer.alloc(MAX_FILE + 1, 1));
+    expect(tooBig.status).toBe(413);
+    expect(tooBig.body).toMatchObject({ code: 'payload_too_large', field: 'file', message: expect.stringContaining('MAX_RESULT_FILE_BYTES') });
+    expect(filesUnder(join(dir, id))).toEqual([]);
+    expect(filesUnder(join(dir, '.partial'))).toEqual([]);
+    // Exactly the limit is fine.
+    await upload(id, 'edge.bin', Buffer.alloc(MAX_FILE, 1)).expect(200);
+    expect(filesUnder(join(dir, id))).toEqual(['edge.bin']);
+  });
+
+  it('names that could leave the task folder are refused, on upload and download (generated names)', async () => {
+    const id = await pending();
+    const victim = await pending();
+    writeFileSync(join(dir, 'secret.txt'), 'secret');
+    await upload(victim, 'x.txt', Buffer.from('victim')).expect(200);
+    const before = filesUnder(dir).sort();
+    const escaping = fc.oneof(
+      fc.constantFrom('..', '.', '../secret.txt', `../${victim}/x.txt`, '..\\secret.txt', '/etc/passwd', 'a/b', 'a\\b', 'nul\u0000.txt', 'line\nbreak', 'tab\t', '\u007f', '', 'é'.repeat(128)),
+      fc.tuple(fc.string({ maxLength: 10 }), fc.constantFrom('/', '\\', '..', '\u0000', '\u001b', '\r'), fc.string({ maxLength: 10 })).map(([a, b, c]) => `${a}${b}${c}`),
+      fc.string({ minLength: 256, maxLength: 300 }),
+    );
+    await fc.assert(
+      fc.asyncProperty(escaping, async (name) => {
+        expect(fileNameProblem(name)).not.toBeNull();
+        const up = await upload(id, name, Buffer.from('evil'));
+        expect(up.status).toBe(400);
+        if (name !== '' && name !== '.' && name !== '..') {
+          // '', '.' and '..' do not reach the route as a file name (other path, or no segment).
+          const down = await s.http().get(`/api/v1/results/${id}/files/${encodeURIComponent(name)}`).set(auth());
+          expect(down.status).toBe(400);
+          expect(down.body.code).toBe('invalid_request');
+        }
+      }),
+      { numRuns: 80 },
+    );
+    expect(filesUnder(dir).sort()).toEqual(before);
+    // Generated acceptable names land exactly in the task's folder.
+    const good = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }).filter((n) => fileNameProblem(n) === null);
+    await fc.assert(
+      fc.asyncProperty(good, async (name) => {
+        const res = await upload(id, name, Buffer.from(name));
+        expect(res.status).toBe(200);
+        expect(res.body.name).toBe(name);
+        expect(existsSync(join(dir, id, name))).toBe(true);
+      }),
+      { numRuns: 30 },
+    );
+    expect(filesUnder(dir).filter((f) => !f.startsWith(`${id}/`)).sort()).toEqual(before);
+  });
+
+  it('ResultsService.remove(taskId) removes every file of the task and nothing else; again is harmless', async () => {
+    const id = await pending();
+    const keep = await pending();
+    await upload(id, 'a.bin', Buffer.from('a')).expect(200);
+    await postResult({ task_id: id, result: { text: 'z'.repeat(1100 * 1024) } }).expect(200);
+    await upload(keep, 'b.bin', Buffer.from('b')).expect(200);
+    expect(filesUnder(join(dir, id)).sort()).toEqual(['a.bin', 'result.json']);
+    const results = s.app.get(ResultsService);
+    await results.remove(id);
+    expect(existsSync(join(dir, id))).toBe(false);
+    expect((await s.http().get(`/api/v1/results/${id}/files`).set(auth()).expect(200)).body).toEqual([]);
+    await results.remove(id);
+    expect(filesUnder(join(dir, keep))).toEqual(['b.bin']);
+    await expect(results.remove('../escape')).rejects.toMatchObject({ code: 'not_found' });
+  });
+});
