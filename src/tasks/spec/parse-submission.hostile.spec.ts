@@ -194,7 +194,7 @@ describe('numbers and names: the rows of the issue', () => {
     ['  data: {list: [1, 2, -.inf]}\n', 'spec.data.list[2]'],
   ])('%j is refused at %s', (patch, path) => {
     // A later key replaces an earlier one in YAML only when it is unique: rebuild instead.
-    const text = patch.includes('resources:') ? doc('').replace(/  resources: .*\n/, patch) : doc(patch);
+    const text = patch.includes('resources:') ? doc('').replace(/ {2}resources: .*\n/, patch) : doc(patch);
     const r = outcome(text);
     expect(r).toBeInstanceOf(SpecError);
     expect((r as SpecError).path).toBe(path);
