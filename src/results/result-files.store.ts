@@ -120,7 +120,7 @@ export class ResultFilesStore implements OnModuleInit {
       await unlink(path).catch(() => undefined);
       // The rest of the part is read and dropped (multer drains the request), so the client gets the answer.
       file.stream.resume();
-      throw err;
+      throw diskError(err);
     }
     return { path, size };
   }
@@ -141,7 +141,7 @@ export class ResultFilesStore implements OnModuleInit {
       await rename(file.path, join(dir, name));
     } catch (err) {
       await unlink(file.path).catch(() => undefined);
-      throw err;
+      throw diskError(err);
     }
     return this.info(dir, name);
   }
@@ -152,18 +152,20 @@ export class ResultFilesStore implements OnModuleInit {
     checkFileName(name, 'name');
     await mkdir(this.partialDir, { recursive: true });
     const tmp = join(this.partialDir, randomUUID());
-    const fh = await open(tmp, 'wx');
     try {
-      await fh.writeFile(text);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await mkdir(dir, { recursive: true });
-    await rename(tmp, join(dir, name)).catch(async (err: unknown) => {
+      const fh = await open(tmp, 'wx');
+      try {
+        await fh.writeFile(text);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await mkdir(dir, { recursive: true });
+      await rename(tmp, join(dir, name));
+    } catch (err) {
       await unlink(tmp).catch(() => undefined);
-      throw err;
-    });
+      throw diskError(err);
+    }
     return this.info(dir, name);
   }
 
@@ -208,4 +210,11 @@ export class ResultFilesStore implements OnModuleInit {
     const s = await stat(join(dir, name));
     return { name, bytes: s.size, modified_at: s.mtime.toISOString() };
   }
+}
+
+/** A full disk (or quota) is a 503 that says so, like a full Redis; other errors stay as they are. */
+function diskError(err: unknown): unknown {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new DomainError('storage_full', 'RESULTS_DIR is full: nothing was stored. Try again once space is freed.');
+  return err;
 }

@@ -127,6 +127,20 @@ describe('results and files over HTTP (docs/results.md)', () => {
     expect(await redis.exists(`mloc:task:not-a-task`)).toBe(0);
   });
 
+  it('a post for a task removed meanwhile is 404 and recreates no record; a sharded parent is 409', async () => {
+    const gone = await pending();
+    await redis.del(`mloc:task:${gone}`);
+    expect((await postResult({ task_id: gone, result: { late: true } }).expect(404)).body.code).toBe('not_found');
+    expect(await redis.exists(`mloc:task:${gone}`)).toBe(0);
+    // A parent (as dispatch-shards leaves it: the shards' ids in `children`).
+    const parent = await pending();
+    await redis.hset(`mloc:task:${parent}`, 'children', JSON.stringify([randomUUID(), randomUUID()]));
+    const res = await postResult({ task_id: parent, result: 1 });
+    expect(res.status).toBe(409);
+    expect(res.body).toMatchObject({ code: 'conflict', field: 'task_id' });
+    expect(await redis.hget(`mloc:task:${parent}`, 'result')).toBeNull();
+  });
+
   it('a body that is not {task_id, result} is a 400 naming the field, for generated bodies too', async () => {
     const id = await pending();
     const cases: [unknown, string | null][] = [
