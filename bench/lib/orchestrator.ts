@@ -121,17 +121,14 @@ export async function startOrchestrator(opts: OrchestratorOptions): Promise<Orch
   };
 }
 
-/** sha1 → script name for the orchestrator's Lua scripts as it loads them (prelude + script). */
+/** sha1 → script name for the orchestrator's Lua scripts as it loads them (the built loader: includes resolved, constants substituted). */
 export function scriptShas(root: string): Map<string, string> {
-  const dir = resolve(root, 'dist/redis/scripts');
+  const loader = resolve(root, 'dist/redis/scripts.js');
   const out = new Map<string, string>();
-  if (!existsSync(dir)) return out;
-  const prelude = readFileSync(join(dir, 'prelude.lua'), 'utf8');
-  for (const f of readdirSync(dir)) {
-    if (!f.endsWith('.lua') || f === 'prelude.lua') continue;
-    const src = `${prelude}\n${readFileSync(join(dir, f), 'utf8')}`;
-    out.set(createHash('sha1').update(src).digest('hex'), f.replace(/\.lua$/, ''));
-  }
+  if (!existsSync(loader)) return out;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { SCRIPT_NAMES, loadScriptSource } = require(loader) as { SCRIPT_NAMES: readonly string[]; loadScriptSource: (name: string) => string };
+  for (const name of SCRIPT_NAMES) out.set(createHash('sha1').update(loadScriptSource(name)).digest('hex'), name);
   return out;
 }
 

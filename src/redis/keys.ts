@@ -2,7 +2,8 @@
  * Every Redis key the orchestrator owns. v1 worker keys (workers:ids, worker:{id}, worker:{id}:hb)
  * are fixed by PROTOCOL.md and live in contracts/protocol.ts; ours carry the `mloc:` prefix.
  * The full layout, with types and writers, is documented in docs/redis-keys.md.
- * Lua scripts build the per-task keys from the same prefixes (see scripts/prelude.lua).
+ * The Lua scripts take these names from here: the loader templates them into the script text
+ * (`{{Keys.queue}}`, `{{Keys.task(id)}}`; see scripts.ts SCRIPT_CONSTANTS).
  */
 export const PREFIX = 'mloc:';
 

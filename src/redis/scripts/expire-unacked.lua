@@ -1,21 +1,32 @@
--- expire-unacked: dispatches whose acknowledgement deadline passed.
--- ARGV[4] max count, [5] retry backoff cap (s), [6] ack timeout (s, for the message).
--- A still-DISPATCHED task counts a failed attempt and is retried elsewhere; a task that ended
--- meanwhile (cancelled) only frees its worker. A worker that let a dispatch time out is marked
--- suspect and gets no work until it is heard from again. Returns JSON [[id, worker, outcome], ...].
+-- expire-unacked: dispatches whose acknowledgement deadline passed. A still-DISPATCHED task counts
+-- a failed attempt and is retried elsewhere; a task that ended meanwhile (cancelled) only frees its
+-- worker. A worker that let a dispatch time out is marked suspect and gets no work until it is heard
+-- from again.
+-- KEYS: none (keys are built from the ids; docs/redis-keys.md).
+-- ARGV: [1-3] now (ms), now (ISO), fence (includes/args.lua; fenced); [4] max count,
+--   [5] retry backoff cap (s), [6] ack timeout (s, for the message).
+-- Returns: JSON [[id, worker, outcome], ...] ('[]' when not the leader).
 -- Race prevented: an acknowledgement racing the deadline; ack-task removes the task from the
 -- unacked set in the same atomic step that makes it RUNNING.
+--- @include "args"
+--- @include "fenced"
+--- @include "keys"
+--- @include "final"
+--- @include "v2-inbox"
+--- @include "release-worker"
+--- @include "fail-attempt"
+
 if not fenced() then return '[]' end
-local due = redis.call('ZRANGEBYSCORE', P .. 'unacked', '-inf', NOW_MS, 'LIMIT', 0, tonumber(ARGV[4]))
+local due = redis.call('ZRANGEBYSCORE', {{Keys.unacked}}, '-inf', NOW_MS, 'LIMIT', 0, tonumber(ARGV[4]))
 local out = {}
 for _, id in ipairs(due) do
-  redis.call('ZREM', P .. 'unacked', id)
+  redis.call('ZREM', {{Keys.unacked}}, id)
   local f = redis.call('HMGET', tkey(id), 'status', 'assigned_worker')
   local w = f[2] or ''
   if f[1] == 'DISPATCHED' then
     drop_from_inbox(w, id)
     release_worker(w, id)
-    if w ~= '' then redis.call('SET', P .. 'worker:' .. w .. ':suspect', NOW_ISO) end
+    if w ~= '' then redis.call('SET', {{Keys.workerSuspect(w)}}, NOW_ISO) end
     local r = fail_attempt(id, w, 'worker ' .. w .. ' did not acknowledge the dispatch within ' .. ARGV[6] .. ' s', tonumber(ARGV[5]))
     table.insert(out, { id, w, r })
   elseif f[1] and FINAL[f[1]] then

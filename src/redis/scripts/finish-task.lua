@@ -1,10 +1,17 @@
--- finish-task: a worker reported TASK_SUCCEEDED or TASK_FAILED.
--- ARGV[4] task id, [5] worker id, [6] 'succeeded' | 'failed', [7] result JSON or error text,
--- [8] retry backoff cap (s), [9] attempt number or '' (v1 events carry none).
--- Returns 'done' ('done:queued' when dependents became ready), 'parent_ready:<id>', 'retry', 'failed',
--- or 'ignored:<why>'.
+-- finish-task: applies a worker's TASK_SUCCEEDED or TASK_FAILED once.
+-- KEYS: none (keys are built from the ids; docs/redis-keys.md).
+-- ARGV: [1-3] now (ms), now (ISO), fence (includes/args.lua; unfenced); [4] task id, [5] worker id,
+--   [6] 'succeeded' | 'failed', [7] result JSON or error text, [8] retry backoff cap (s),
+--   [9] attempt number or '' (v1 events carry none).
+-- Returns: 'done' ('done:queued' when dependents became ready), 'parent_ready:<id>', 'retry',
+-- 'failed', or 'ignored:<why>'.
 -- Race prevented: duplicated or late events. Only the worker that holds the current attempt can
 -- change the task, once; a shard is counted into its parent exactly once.
+--- @include "keys"
+--- @include "release-worker"
+--- @include "succeed"
+--- @include "fail-attempt"
+
 local id, w, outcome = ARGV[4], ARGV[5], ARGV[6]
 local k = tkey(id)
 local f = redis.call('HMGET', k, unpack(SUCCEED_FIELDS)) -- status, assigned_worker, attempt first

@@ -1,15 +1,29 @@
--- submit-tasks: creates every task of one submission, all or none.
--- ARGV[4] = JSON {instance, tasks: [{id, key, owner, fields: {field: string}, deps: [id]}], dispatch?},
--- deps before dependents; `instance` (the submitting orchestrator) is carried on ORCH_TASK_SUBMITTED.
--- `dispatch` = {id, worker, topic, strategy, reason, cutoff, ack_deadline_ms}: a worker the leader
--- chose for task `id` (ARGV[3] is then its fencing token). When that task is ready and nothing else
--- is queued (so no ready task is owed the worker first), it is dispatched here with the checks of
--- claim-dispatch; otherwise it is queued as usual and the reason is returned.
--- Returns JSON {ok: true, tasks: [{id, status, waiting_on, dispatch?}]} (cjson writes an empty
+-- submit-tasks: creates every task of one submission, all or none; queues the ready ones, and may
+-- dispatch one of them at once.
+-- KEYS: none (keys are built from the ids; docs/redis-keys.md).
+-- ARGV: [1-3] now (ms), now (ISO), fence (includes/args.lua; the fencing token of `dispatch`, else '*');
+--   [4] JSON {instance, tasks: [{id, key, owner, fields: {field: string}, deps: [id]}], dispatch?},
+--   deps before dependents; `fields` come from src/redis/task-codec.ts; `instance` (the submitting
+--   orchestrator) is carried on ORCH_TASK_SUBMITTED. `dispatch` = {id, worker, topic, strategy,
+--   reason, cutoff, ack_deadline_ms}: a worker the leader chose for task `id`. When that task is
+--   ready and nothing else is queued (so no ready task is owed the worker first), it is dispatched
+--   here with the checks of claim-dispatch; otherwise it is queued as usual and the reason is returned.
+-- Returns: JSON {ok: true, tasks: [{id, status, waiting_on, dispatch?}]} (cjson writes an empty
 -- waiting_on as {}; `dispatch` is 'ok' or why not) or {ok: false, error: 'unknown_dependency', key, dependency}.
 -- Race prevented: a dependency that finishes between validation and creation. Both happen in this
 -- one script, so a new task either sees its dependency DONE/ended or is registered as its dependent
 -- before the dependency can finish.
+--- @include "args"
+--- @include "fenced"
+--- @include "keys"
+--- @include "json"
+--- @include "task-events"
+--- @include "create-task"
+--- @include "enqueue"
+--- @include "finalize"
+--- @include "worker-liveness"
+--- @include "dispatch"
+
 local payload = cjson.decode(ARGV[4])
 local in_batch = {}
 for _, t in ipairs(payload.tasks) do in_batch[t.id] = true end
@@ -26,7 +40,7 @@ end
 local out = {}
 for _, t in ipairs(payload.tasks) do
   local id = t.id
-  local seq = redis.call('INCR', P .. 'seq')
+  local seq = redis.call('INCR', {{Keys.seq}})
   local waiting, dead, dead_status = {}, nil, nil
   for _, d in ipairs(t.deps) do
     local st = redis.call('HGET', tkey(d), 'status')
@@ -34,7 +48,7 @@ for _, t in ipairs(payload.tasks) do
       if not dead then dead, dead_status = d, st end
     elseif st ~= 'DONE' then
       table.insert(waiting, d)
-      redis.call('SADD', P .. 'task:' .. d .. ':dependents', id)
+      redis.call('SADD', {{Keys.dependents(d)}}, id)
     end
   end
   create_task(id, seq, t.fields, t.owner, json_array(waiting))
@@ -48,7 +62,7 @@ for _, t in ipairs(payload.tasks) do
     status = dead_status
   elseif #waiting == 0 then
     if dispatched then
-      if redis.call('ZCARD', P .. 'queue') > 0 then
+      if redis.call('ZCARD', {{Keys.queue}}) > 0 then
         dispatched = 'queue_not_empty'
       elseif FENCE == '*' or not fenced() then
         dispatched = 'not_leader'
