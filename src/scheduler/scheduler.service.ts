@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/env';
 import type { DirectDispatch, StoredPlacement, TaskDocument } from '../contracts/stored-task';
+import { encodeShard } from '../redis/task-codec';
 import { WorkerIndex } from './worker-index';
 import { LeadershipService } from '../leadership/leadership.service';
 import { MetricsService } from '../metrics/metrics.service';
@@ -429,21 +430,7 @@ export class SchedulerService implements BeforeApplicationShutdown {
       (p.req as FanOutRequest).shards = p.workers.map((worker, index) => {
         const id = randomUUID();
         const placement: StoredPlacement = { requirements: req, parallel: false, maxShards: null };
-        const fields: Record<string, string> = {
-          ...parent,
-          id,
-          name: `${parent.name}[shard ${index + 1}/${total}]`,
-          doc: JSON.stringify(shardDocument(doc, index, total, p.req.taskId)),
-          req: JSON.stringify(placement),
-          retries: '0',
-          depends_on: '[]',
-          waiting_on: '[]',
-          parent_id: p.req.taskId,
-          shard_index: String(index),
-          shard_total: String(total),
-          attempt: '0',
-          attempts: '[]',
-        };
+        const fields = encodeShard(p.req.taskId, parent, { id, index, total, doc: shardDocument(doc, index, total, p.req.taskId), placement });
         return { id, worker, fields };
       });
     });

@@ -1,4 +1,5 @@
 import type { TaskStatus } from '../contracts/task-states';
+import type { TaskHash } from '../redis/task-codec';
 
 /** One attempt of a task, as recorded in the task hash's `attempts` field. */
 export interface AttemptRecord {
@@ -69,20 +70,20 @@ function json<T>(v: string | undefined, fallback: T): T {
   }
 }
 
-/** Maps a stored task hash to the API shape. Pure. */
-export function toTaskResponse(h: Record<string, string>): TaskResponse {
+/** Maps a stored task hash to the API shape; the field names are the codec's (redis/task-codec.ts). Pure. */
+export function toTaskResponse(h: TaskHash): TaskResponse {
   const children = json<string[] | null>(h.children, null);
   return {
-    task_id: h.id,
-    name: h.name,
+    task_id: h.id ?? '',
+    name: h.name ?? '',
     owner: str(h.owner),
-    kind: h.kind,
-    task_type: h.task_type,
+    kind: h.kind ?? '',
+    task_type: h.task_type ?? '',
     status: h.status as TaskStatus,
     assigned_worker: str(h.assigned_worker),
-    topic: h.topic,
+    topic: h.topic ?? '',
     priority: int(h.priority),
-    submitted_at: h.submitted_at,
+    submitted_at: h.submitted_at ?? '',
     updated_at: str(h.updated_at),
     dispatched_at: str(h.dispatched_at),
     started_at: str(h.started_at),
@@ -108,13 +109,13 @@ export function toTaskResponse(h: Record<string, string>): TaskResponse {
 }
 
 /** Maps the few fields of a submission answer (built by TasksService.submit from the submit script's result). Pure. */
-export function toSubmittedTask(h: Record<string, string>): SubmittedTask {
+export function toSubmittedTask(h: TaskHash): SubmittedTask {
   return {
-    task_id: h.id,
-    name: h.name,
+    task_id: h.id ?? '',
+    name: h.name ?? '',
     status: h.status as TaskStatus,
     assigned_worker: str(h.assigned_worker),
-    topic: h.topic,
+    topic: h.topic ?? '',
     waiting_on: json<string[]>(h.waiting_on, []),
     retries: int(h.retries),
     max_retries: int(h.max_retries),

@@ -13,6 +13,7 @@ import { DEFAULT_LIST_LIMIT, ListTasksQuery } from './dto/list-tasks.query';
 import { isTaskId } from '../contracts/ids';
 import type { StoredPlacement } from '../contracts/stored-task';
 import { SubmittedTask, TaskResponse, toSubmittedTask, toTaskResponse } from './task-record';
+import { encodeNewTask } from '../redis/task-codec';
 import { ListFilter, NewTaskRow, SubmitOutcome, TasksRepository } from './tasks.repository';
 import { YamlThread } from './yaml-thread';
 
@@ -116,24 +117,20 @@ export class TasksService {
       key: d.key,
       owner: d.owner,
       deps,
-      fields: {
+      fields: encodeNewTask({
         id,
         name: d.name,
-        owner: d.owner ?? '',
+        owner: d.owner,
         kind: d.doc.kind,
-        task_type: d.taskType,
+        taskType: d.taskType,
         topic: this.config.taskTopic,
-        doc: JSON.stringify(d.doc),
-        req: JSON.stringify(placement),
-        priority: String(d.priority),
-        retries: '0',
-        max_retries: String(d.maxRetries ?? this.config.maxRetries),
-        backoff_sec: String(d.backoffSec ?? 0),
-        depends_on: JSON.stringify(deps),
-        parent_id: '',
-        attempt: '0',
-        attempts: '[]',
-      },
+        doc: d.doc,
+        placement,
+        priority: d.priority,
+        maxRetries: d.maxRetries ?? this.config.maxRetries,
+        backoffSec: d.backoffSec ?? 0,
+        dependsOn: deps,
+      }),
     };
   }
 

@@ -3,6 +3,8 @@ import { isoNow } from '../../src/contracts/protocol';
 import { Keys } from '../../src/redis/keys';
 import { defineScripts, runScript, ScriptName } from '../../src/redis/scripts';
 import { TestRedisServer } from '../support/redis-server';
+import { TEST_DOC, TEST_PLACEMENT } from './task-fixtures';
+import { encodeNewTask, encodeShard, SHARD_PARENT_FIELDS, TASK_FIELDS } from '../../src/redis/task-codec';
 
 /**
  * Each script against a real Redis, trying the race its header comment says it prevents.
@@ -16,9 +18,10 @@ describe('Lua scripts', () => {
   let n = 0;
 
   const run = (name: ScriptName, ...args: (string | number)[]) => runScript(r, name, Date.now(), args);
+  // A new task's fields as the submit path writes them (the codec), with the test's overrides.
   const fields = (id: string, extra: Record<string, string> = {}) => ({
-    id, name: `task-${id}`, owner: 'o', kind: 'K', task_type: 'echo', topic: 'tasks', doc: '{"spec":{}}', req: '{}',
-    priority: '0', retries: '0', max_retries: '0', backoff_sec: '0', depends_on: '[]', parent_id: '', attempt: '0', attempts: '[]', ...extra,
+    ...encodeNewTask({ id, name: `task-${id}`, owner: 'o', kind: 'K', taskType: 'echo', topic: 'tasks', doc: TEST_DOC, placement: TEST_PLACEMENT, priority: 0, maxRetries: 0, backoffSec: 0, dependsOn: [] }),
+    ...extra,
   });
   const submit = async (tasks: { id: string; deps?: string[]; fields?: Record<string, string> }[]) =>
     JSON.parse((await run('submit-tasks', JSON.stringify({ tasks: tasks.map((t) => ({ id: t.id, key: t.id, owner: 'o', deps: t.deps ?? [], fields: fields(t.id, t.fields) })) }))) as string);
@@ -247,8 +250,8 @@ describe('Lua scripts', () => {
     await r.hdel(Keys.task(a), 'name');
     const depth = await r.zcard(Keys.queue);
     const head = (await run('queue-head', 0, 3)) as (string | number | null)[];
-    expect(head).toEqual([depth, b, '{"x":1}', null, null, `task-${b}`, a, '{}', null, null, null, c, '{}', 'w-bad', 'no worker has 8 GPUs', `task-${c}`]);
-    expect(await run('queue-head', 2, 1)).toEqual([depth, c, '{}', 'w-bad', 'no worker has 8 GPUs', `task-${c}`]);
+    expect(head).toEqual([depth, b, '{"x":1}', null, null, `task-${b}`, a, JSON.stringify(TEST_PLACEMENT), null, null, null, c, JSON.stringify(TEST_PLACEMENT), 'w-bad', 'no worker has 8 GPUs', `task-${c}`]);
+    expect(await run('queue-head', 2, 1)).toEqual([depth, c, JSON.stringify(TEST_PLACEMENT), 'w-bad', 'no worker has 8 GPUs', `task-${c}`]);
     expect(await run('queue-head', depth, 5)).toEqual([depth]);
     expect(await run('queue-head', 0, 0)).toEqual([depth]);
   });
@@ -395,5 +398,27 @@ describe('Lua scripts', () => {
       if (expected !== 'worker:busy') expect(await r.get(Keys.workerTask(w))).toBeNull();
       expect(await r.hget(`worker:${w}`, 'status')).toBe('IDLE');
     });
+  });
+
+  it('every field a task, a parent and its shards get is one the codec lists (task-codec TASK_FIELDS), and every listed field is written', async () => {
+    const [t, p, s1, s2, w, w1, w2] = [uid('t'), uid('p'), uid('s'), uid('s'), uid('w'), uid('w'), uid('w')];
+    await submit([{ id: t }, { id: p, fields: { max_retries: '1' } }]);
+    for (const x of [w, w1, w2]) await registerWorker(x);
+    // t: dispatched, acknowledged, succeeded.
+    expect(await claim(t, w)).toBe('ok');
+    expect(await run('ack-task', t, w, '1')).toBe(1);
+    expect(await run('finish-task', t, w, 'succeeded', '{}', 120, '1')).toBe('done');
+    // p: fanned out into two shards built by the codec; s1 fails once (retried), s2 succeeds, then p is cancelled.
+    const parent = (await r.hmget(Keys.task(p), ...SHARD_PARENT_FIELDS)) as string[];
+    const parentRow = Object.fromEntries(SHARD_PARENT_FIELDS.map((f, i) => [f, parent[i]]));
+    const shards = [s1, s2].map((id, index) => ({ id, worker: [w1, w2][index], fields: encodeShard(p, parentRow, { id, index, total: 2, doc: TEST_DOC, placement: TEST_PLACEMENT }) }));
+    const cutoff = new Date(Date.now() - 60_000).toISOString();
+    expect(await run('dispatch-shards', JSON.stringify({ parent: p, topic: 'tasks', strategy: 'spread', reason: 'test', cutoff, ack_deadline_ms: Date.now() + 30_000, shards }))).toBe('ok');
+    expect(await run('finish-task', s1, w1, 'failed', 'boom', 120, '1')).toBe('retry');
+    expect(await run('finish-task', s2, w2, 'succeeded', '{}', 120, '1')).toBe('done');
+    expect(await run('cancel-task', p)).toBe(`cancelled:${p}`);
+    const written = new Set<string>();
+    for (const id of [t, p, s1, s2]) for (const f of Object.keys(await r.hgetall(Keys.task(id)))) written.add(f);
+    expect([...written].sort()).toEqual(Object.keys(TASK_FIELDS).sort());
   });
 });

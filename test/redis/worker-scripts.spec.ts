@@ -4,6 +4,8 @@ import { isoNow } from '../../src/contracts/protocol';
 import { Keys } from '../../src/redis/keys';
 import { defineScripts, runScript, ScriptName } from '../../src/redis/scripts';
 import { TestRedisServer } from '../support/redis-server';
+import { TEST_DOC, TEST_PLACEMENT } from './task-fixtures';
+import { encodeNewTask } from '../../src/redis/task-codec';
 
 /**
  * release-held-task (a v1 worker that registered again or went IDLE while holding a task) and the
@@ -17,9 +19,10 @@ describe('worker scripts', () => {
   let n = 0;
 
   const run = (name: ScriptName, ...args: (string | number)[]) => runScript(r, name, Date.now(), args);
+  // A new task's fields as the submit path writes them (the codec), with the test's overrides.
   const fields = (id: string, extra: Record<string, string> = {}) => ({
-    id, name: `task-${id}`, owner: 'o', kind: 'K', task_type: 'echo', topic: 'tasks', doc: '{"spec":{}}', req: '{}',
-    priority: '0', retries: '0', max_retries: '1', backoff_sec: '0', depends_on: '[]', parent_id: '', attempt: '0', attempts: '[]', ...extra,
+    ...encodeNewTask({ id, name: `task-${id}`, owner: 'o', kind: 'K', taskType: 'echo', topic: 'tasks', doc: TEST_DOC, placement: TEST_PLACEMENT, priority: 0, maxRetries: 1, backoffSec: 0, dependsOn: [] }),
+    ...extra,
   });
   const submit = (id: string) => run('submit-tasks', JSON.stringify({ tasks: [{ id, key: id, owner: 'o', deps: [], fields: fields(id) }] }));
   const registerWorker = async (id: string) => {
