@@ -61,9 +61,11 @@ export class ResultFilesStore implements OnModuleInit {
     this.partialDir = join(this.root, '.partial');
   }
 
-  /** Creates RESULTS_DIR and removes what crashed uploads left behind. */
+  /**
+   * Removes what crashed uploads left behind. RESULTS_DIR itself is created by the first write, so
+   * an orchestrator that never stores a file needs none (and one that cannot write there still runs).
+   */
   async onModuleInit(): Promise<void> {
-    await mkdir(this.partialDir, { recursive: true });
     const cutoff = Date.now() - STALE_PARTIAL_MS;
     for (const name of await readdir(this.partialDir).catch(() => [] as string[])) {
       const p = join(this.partialDir, name);
@@ -141,6 +143,9 @@ export class ResultFilesStore implements OnModuleInit {
       await rename(file.path, join(dir, name));
     } catch (err) {
       await unlink(file.path).catch(() => undefined);
+      const code = (err as NodeJS.ErrnoException).code;
+      // A worker sharing RESULTS_DIR may have made a folder of that name.
+      if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST') throw new DomainError('conflict', `Task ${taskId} has a folder named ${JSON.stringify(name)}; nothing was stored`, 'file');
       throw diskError(err);
     }
     return this.info(dir, name);
@@ -150,9 +155,9 @@ export class ResultFilesStore implements OnModuleInit {
   async writeText(taskId: string, name: string, text: string): Promise<ResultFileInfo> {
     const dir = this.taskDir(taskId);
     checkFileName(name, 'name');
-    await mkdir(this.partialDir, { recursive: true });
     const tmp = join(this.partialDir, randomUUID());
     try {
+      await mkdir(this.partialDir, { recursive: true });
       const fh = await open(tmp, 'wx');
       try {
         await fh.writeFile(text);

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import type { Redis } from 'ioredis';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -76,6 +76,25 @@ describe('results and files over HTTP (docs/results.md)', () => {
       expect(res.body).toMatchObject({ code: 'unauthorized' });
     }
     expect(filesUnder(join(dir, id))).toEqual([]);
+  });
+
+  it('the OpenAPI document describes every results route, with auth and the error body', async () => {
+    const doc = (await s.http().get('/docs-json').expect(200)).body;
+    const ops: [string, string][] = [
+      ['/api/v1/results', 'post'],
+      ['/api/v1/results/{id}', 'get'],
+      ['/api/v1/results/{id}/files', 'post'],
+      ['/api/v1/results/{id}/files', 'get'],
+      ['/api/v1/results/{id}/files/{name}', 'get'],
+    ];
+    for (const [path, method] of ops) {
+      const op = doc.paths[path]?.[method];
+      expect(op).toBeDefined();
+      expect(op.security).toEqual([{ bearer: [] }]);
+      expect(op.responses['401']).toBeDefined();
+      expect(op.responses['404']).toBeDefined();
+    }
+    expect(Object.keys(doc.paths['/api/v1/results/{id}/files'].post.requestBody.content)).toEqual(['multipart/form-data']);
   });
 
   it('a result posted while the task runs is what a TASK_SUCCEEDED with result null keeps', async () => {
@@ -213,6 +232,11 @@ describe('results and files over HTTP (docs/results.md)', () => {
     expect(utf.headers['content-disposition']).toContain("filename*=UTF-8''model%20%C3%BC.bin");
     expect((await s.http().get(`/api/v1/results/${id}/files/nope.txt`).set(auth()).expect(404)).body.code).toBe('not_found');
     expect(filesUnder(join(dir, id)).sort()).toEqual(['model ü.bin', 'responses.jsonl']);
+    // A folder of that name (a worker sharing RESULTS_DIR made it): 409, nothing kept.
+    mkdirSync(join(dir, id, 'out'));
+    writeFileSync(join(dir, id, 'out', 'part-0'), 'worker');
+    expect((await upload(id, 'out', Buffer.from('x')).expect(409)).body).toMatchObject({ code: 'conflict', field: 'file' });
+    expect(filesUnder(join(dir, id)).sort()).toEqual(['model ü.bin', 'out/part-0', 'responses.jsonl']);
     expect(filesUnder(join(dir, '.partial'))).toEqual([]);
   });
 
