@@ -3,6 +3,7 @@ import { workerKey } from '../contracts/protocol';
 import { Keys } from '../redis/keys';
 import { RedisService } from '../redis/redis.service';
 import { commandName, scriptPrefix } from '../redis/scripts';
+import { SHARD_PARENT_FIELDS } from '../redis/task-codec';
 
 export interface QueueHead {
   tasks: QueuedTask[];
@@ -60,7 +61,7 @@ export class SchedulerRepository {
 
   /** The fields of parents that their shards inherit. */
   async shardParents(ids: string[]): Promise<Record<string, string>[]> {
-    const fields = ['doc', 'name', 'owner', 'kind', 'task_type', 'topic', 'priority', 'max_retries', 'backoff_sec'];
+    const fields = SHARD_PARENT_FIELDS;
     const pipe = this.redis.cmd.pipeline();
     for (const id of ids) pipe.hmget(Keys.task(id), ...fields);
     return ((await pipe.exec()) ?? []).map(([, v]) => Object.fromEntries(fields.map((f, i) => [f, ((v as (string | null)[]) ?? [])[i] ?? ''])));
