@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { TASKS_EVENTS_CHANNEL } from '../../src/contracts/protocol';
 import { fileNameProblem } from '../../src/results/result-input';
 import { ResultsService } from '../../src/results/results.service';
-import { FakeV1Worker } from '../support/fake-worker';
+import { FakeV1Worker, GPU_HW } from '../support/fake-worker';
 import { multipartBody } from '../support/multipart';
 import { firstId, taskYaml, TestStack } from '../support/test-app';
 
@@ -311,5 +311,39 @@ describe('results and files over HTTP (docs/results.md)', () => {
     await results.remove(id);
     expect(filesUnder(join(dir, keep))).toEqual(['b.bin']);
     await expect(results.remove('../escape')).rejects.toMatchObject({ code: 'not_found' });
+  });
+});
+
+describe('results of a sharded task', () => {
+  let dir: string;
+  let s: TestStack;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'mloc-results-shards-'));
+    s = await new TestStack({ RESULTS_DIR: dir }).start();
+  });
+  afterAll(async () => {
+    await s.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("shards' results posted over HTTP and reported without result are aggregated; GET of the parent shows the aggregation", async () => {
+    const workers = [await s.worker({ id: 'g0', behaviour: 'hold', hardware: GPU_HW(['NVIDIA L4']) }), await s.worker({ id: 'g1', behaviour: 'hold', hardware: GPU_HW(['NVIDIA L4']) })];
+    const doc = taskYaml({ name: 'sharded', taskType: 'inference', gpu: '{type: any, count: 1}', extraSpec: 'parallel: {enabled: true, max_shards: 2}\ndata: {prompts: [a, b]}' });
+    const parentId = firstId(await s.submit(doc).expect(200));
+    const shards = await Promise.all(workers.map((w) => w.waitForDispatch(1)));
+    const parent = await s.task(parentId);
+    expect(parent.children).toHaveLength(2);
+    // The parent's result is the aggregation: nothing is posted over it.
+    expect((await s.http().post('/api/v1/results').send({ task_id: parentId, result: 'x' }).expect(409)).body.code).toBe('conflict');
+    for (const [i, msg] of shards.entries()) {
+      await s.waitForStatus(msg.task_id, 'RUNNING');
+      await s.http().post('/api/v1/results').send({ task_id: msg.task_id, result: { items: [`shard-${i}`] }, worker_id: workers[i].id }).expect(200);
+      await workers[i].succeed(msg.task_id, null);
+    }
+    await s.waitForStatus(parentId, 'DONE');
+    const view = (await s.http().get(`/api/v1/results/${parentId}`).expect(200)).body;
+    expect(view).toMatchObject({ task_id: parentId, status: 'DONE', worker_id: null, metadata: null });
+    expect(view.result.shards).toHaveLength(2);
+    expect([...view.result.merged.items].sort()).toEqual(['shard-0', 'shard-1']);
   });
 });
