@@ -5,17 +5,18 @@ import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
 
 // The rooms of the orchestrator, bottom to top: an import may only point down (or stay in its room).
-// contracts (pure shapes and rules) < infrastructure < workers < scheduler < tasks < events, admin, health.
+// contracts (pure shapes and rules) < infrastructure < workers < scheduler < tasks < events, admin, health, results.
 const INFRASTRUCTURE = ['config', 'redis', 'metrics', 'leadership', 'common'];
 const ROOMS = [
-  { folders: INFRASTRUCTURE, above: ['workers', 'scheduler', 'tasks', 'events', 'admin', 'health'] },
-  { folders: ['workers'], above: ['scheduler', 'tasks', 'events', 'admin', 'health'] },
-  { folders: ['scheduler'], above: ['tasks', 'events', 'admin', 'health'] },
-  { folders: ['tasks'], above: ['events', 'admin', 'health'] },
+  { folders: INFRASTRUCTURE, above: ['workers', 'scheduler', 'tasks', 'events', 'admin', 'health', 'results'] },
+  { folders: ['workers'], above: ['scheduler', 'tasks', 'events', 'admin', 'health', 'results'] },
+  { folders: ['scheduler'], above: ['tasks', 'events', 'admin', 'health', 'results'] },
+  { folders: ['tasks'], above: ['events', 'admin', 'health', 'results'] },
   // The top: events and admin do not lean on each other; health reads the liveness of events.
-  { folders: ['events'], above: ['admin', 'health'] },
-  { folders: ['admin'], above: ['events', 'health'] },
-  { folders: ['health'], above: ['admin'] },
+  { folders: ['events'], above: ['admin', 'health', 'results'] },
+  { folders: ['admin'], above: ['events', 'health', 'results'] },
+  { folders: ['health'], above: ['admin', 'results'] },
+  { folders: ['results'], above: ['events', 'admin', 'health'] },
 ];
 // A module's repository is its own: another module goes through that module's services.
 const FOREIGN_REPOSITORY = {
@@ -23,7 +24,7 @@ const FOREIGN_REPOSITORY = {
   message: "A repository is used by its own module only: go through that module's service (docs/architecture.md, Rooms and doors).",
 };
 const walls = (above) => [
-  { regex: `^(\\.\\./)+(${above.join('|')})/`, message: `An import may only point down the rooms (contracts < infrastructure < workers < scheduler < tasks < events/admin/health): not into ${above.join(', ')} (docs/architecture.md, Rooms and doors).` },
+  { regex: `^(\\.\\./)+(${above.join('|')})/`, message: `An import may only point down the rooms (contracts < infrastructure < workers < scheduler < tasks < events/admin/health/results): not into ${above.join(', ')} (docs/architecture.md, Rooms and doors).` },
   FOREIGN_REPOSITORY,
 ];
 

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { MAX_RESULT_BYTES, MAX_RESULT_DEPTH, nestingDepth, readTaskEvent, resultToStore, errorToStore, scanTopLevel } from './event-parsing';
+import { errorToStore, MAX_RESULT_BYTES, MAX_RESULT_DEPTH, nestingDepth, resultToStore } from '../contracts/stored-result';
+import { readTaskEvent, scanTopLevel } from './event-parsing';
 
 const TASK = '3b241101-e2bb-4255-8caf-4136c566a962';
 const deep = (levels: number): unknown => {

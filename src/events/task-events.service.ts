@@ -6,7 +6,7 @@ import { SchedulerService } from '../scheduler/scheduler.service';
 import { aggregateShardResults } from '../scheduler/sharding/shards';
 import { TaskProgressService } from '../tasks/task-progress.service';
 import { DeadLetters, DeadLetterSource } from './dead-letters.service';
-import { errorToStore, resultToStore } from './event-parsing';
+import { errorToStore, resultToStore } from '../contracts/stored-result';
 
 /** Applies worker reports: finish the attempt, retry, release dependents, aggregate shards. */
 @Injectable()

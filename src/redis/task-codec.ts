@@ -10,7 +10,7 @@ import type { StoredPlacement, TaskDocument } from '../contracts/stored-task';
  * Every later change is made by the scripts. The API reads the hash as a TaskHash (tasks/task-record.ts).
  *
  * `by`: who writes the field: `new` (this codec, at creation), `create` (create_task), `scripts`
- * (later state changes, named in docs/redis-keys.md).
+ * (later state changes, named in docs/redis-keys.md), `results` (POST /api/v1/results, ResultsRepository).
  */
 export const TASK_FIELDS = {
   id: { by: 'new', doc: 'the task id (a UUID)' },
@@ -43,12 +43,13 @@ export const TASK_FIELDS = {
   unschedulable: { by: 'scripts', doc: 'why no worker fits, while queued' },
   error: { by: 'scripts', doc: 'the last error' },
   result: { by: 'scripts', doc: 'the result, JSON (a parent: the aggregate of its shards)' },
+  result_meta: { by: 'results', doc: 'JSON {worker_id, metadata, posted_at} of a result posted over HTTP (POST /api/v1/results)' },
   parent_id: { by: 'new', doc: "a shard: its parent's id; else ''" },
   shard_index: { by: 'new', doc: 'a shard: its index, from 0' },
   shard_total: { by: 'new', doc: 'a shard or a fanned-out parent: the number of shards' },
   children: { by: 'scripts', doc: 'a fanned-out parent: JSON array of its shard ids' },
   shards_done: { by: 'scripts', doc: 'a fanned-out parent: shards succeeded so far' },
-} as const satisfies Record<string, { by: 'new' | 'create' | 'scripts'; doc: string }>;
+} as const satisfies Record<string, { by: 'new' | 'create' | 'scripts' | 'results'; doc: string }>;
 
 export type TaskField = keyof typeof TASK_FIELDS;
 

@@ -1,6 +1,6 @@
 import { DomainError } from '../common/errors';
 import { isValidWorkerId, MAX_WORKER_ID_LENGTH } from '../contracts/protocol';
-import { MAX_RESULT_DEPTH, nestingDepth } from '../events/event-parsing';
+import { MAX_RESULT_DEPTH, nestingDepth } from '../contracts/stored-result';
 
 /** The longest file name one task's folder takes, in bytes (what every common filesystem allows). */
 export const MAX_FILE_NAME_BYTES = 255;

@@ -3,7 +3,7 @@ import type { ReadStream } from 'node:fs';
 import { DomainError } from '../common/errors';
 import { isTaskId } from '../contracts/ids';
 import { MULTI_WORKER } from '../contracts/task-states';
-import { MAX_RESULT_BYTES, MAX_RESULT_DEPTH, nestingDepth, resultToStore } from '../events/event-parsing';
+import { MAX_RESULT_BYTES, MAX_RESULT_DEPTH, nestingDepth, resultToStore } from '../contracts/stored-result';
 import { ReceivedFile, ResultFileInfo, ResultFilesStore } from './result-files.store';
 import { readResultPost, shown } from './result-input';
 import { ResultsRepository } from './results.repository';
