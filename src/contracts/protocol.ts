@@ -94,11 +94,46 @@ export const PROTOCOL_V2 = 2;
 export const workerInboxKey = (id: string): string => `mloc:worker:${id}:inbox`;
 /** list: the dispatch a v2 worker took and has not finished (crash recovery on the worker side). */
 export const workerProcessingKey = (id: string): string => `mloc:worker:${id}:processing`;
+/**
+ * list: control messages for a v2 worker. The orchestrator RPUSHes one (capped, with a TTL) in the
+ * same atomic step that gives up an attempt the worker holds (cancel, ack timeout, lost worker);
+ * the worker BLPOPs it on a connection of its own and stops that attempt (docs/protocol.md, Control).
+ */
+export const workerControlKey = (id: string): string => `mloc:worker:${id}:control`;
+/** A message of `workerControlKey`: stop attempt `attempt` of `task_id`, which the orchestrator gave up. */
+export interface ControlMessage {
+  type: 'CANCEL';
+  task_id: string;
+  attempt: number;
+  /** Why: `cancelled by user`, `worker w lost (heartbeat expired)`, ... */
+  reason: string;
+  ts: string;
+}
 /** stream: v2 task events (field `event` holds the JSON), read by the orchestrators' consumer group. */
 export const EVENTS_STREAM_KEY = 'mloc:events';
 export const EVENTS_STREAM_GROUP = 'orchestrators';
 /** Approximate length the workers trim the stream to. */
 export const EVENTS_STREAM_MAXLEN = 100_000;
+
+/**
+ * v2 logs and progress (docs/protocol.md, "Logs and progress"): the worker writes a task's output
+ * lines straight into this capped stream, one XADD per batch; the orchestrator only reads it.
+ * Same prefix as the task hash `mloc:task:<id>` (taskHashKey), which the progress script updates.
+ */
+export const taskHashKey = (taskId: string): string => `mloc:task:${taskId}`;
+/** stream: a task's log batches, entry id `<attempt>-<number of its last line>` (contracts/task-logs.ts). */
+export const taskLogsKey = (taskId: string): string => `mloc:task:${taskId}:logs`;
+/** About this many lines of a task are kept (the latest attempt that wrote). */
+export const TASK_LOG_MAX_LINES = 1000;
+/** A longer line is cut to this many bytes of UTF-8 (by the worker, and again by the reader). */
+export const TASK_LOG_LINE_MAX_BYTES = 4096;
+/** The worker flushes its buffered lines every this many ms, or at this many lines, whichever first. */
+export const TASK_LOG_FLUSH_MS = 200;
+export const TASK_LOG_BATCH_LINES = 64;
+/** Each flush sets this TTL on the log stream, so a log never outlives its task for ever (7 days). */
+export const TASK_LOG_TTL_SEC = 7 * 24 * 3600;
+/** The worker sends a task's progress at most this often (the latest value wins; the last one always goes). */
+export const TASK_PROGRESS_INTERVAL_MS = 1000;
 
 /**
  * An acknowledgement: a v2 worker's on the stream (it also sends the v1 STATUS RUNNING), and the

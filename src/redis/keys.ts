@@ -5,6 +5,8 @@
  * The Lua scripts take these names from here: the loader templates them into the script text
  * (`{{Keys.queue}}`, `{{Keys.task(id)}}`; see scripts.ts SCRIPT_CONSTANTS).
  */
+import { workerControlKey } from '../contracts/protocol';
+
 export const PREFIX = 'mloc:';
 
 export const Keys = {
@@ -40,4 +42,6 @@ export const Keys = {
   deadEvents: `${PREFIX}events:dead`,
   /** string: the task a worker holds; the lock that keeps two tasks off one worker. */
   workerTask: (workerId: string) => `${PREFIX}worker:${workerId}:task`,
+  /** list (capped, TTL): control messages for a v2 worker (stop an attempt it holds); named in contracts/protocol.ts, the worker reads it. */
+  workerControl: workerControlKey,
 } as const;

@@ -1,6 +1,7 @@
 -- release-lost-worker: when the worker is stale (heartbeat key gone or last_seen before the
 -- cutoff), the task it holds counts a failed attempt and goes back to the queue; with removal, the
--- v1 unregister steps run and an UNREGISTER event is published.
+-- v1 unregister steps run and an UNREGISTER event is published. A v2 worker that took the attempt is
+-- told to stop it (stop-attempt): were it only suspended, it finds the message when it resumes.
 -- KEYS: none (keys are built from the ids; docs/redis-keys.md).
 -- ARGV: [1-3] now (ms), now (ISO), fence (includes/args.lua; fenced); [4] worker id,
 --   [5] last_seen cutoff (ISO), [6] retry backoff cap (s), [7] '1' to also remove the worker from
@@ -14,6 +15,7 @@
 --- @include "worker-id"
 --- @include "worker-liveness"
 --- @include "v2-inbox"
+--- @include "stop-attempt"
 --- @include "fail-attempt"
 
 if not fenced() then return '{"stale":false,"not_leader":true}' end
@@ -24,10 +26,13 @@ local held = redis.call('GET', holder_key(w))
 local outcome = nil
 if held then
   redis.call('DEL', holder_key(w))
-  drop_from_inbox(w, held)
+  local unseen = drop_from_inbox(w, held)
   local f = redis.call('HMGET', tkey(held), 'status', 'assigned_worker')
   if (f[1] == 'DISPATCHED' or f[1] == 'RUNNING') and f[2] == w then
-    outcome = fail_attempt(held, w, 'worker ' .. w .. ' lost (heartbeat expired)', tonumber(ARGV[6]))
+    local err = 'worker ' .. w .. ' lost (heartbeat expired)'
+    local extra = nil
+    if not unseen then extra = { worker_told = tell_worker_to_stop(w, held, err) } end
+    outcome = fail_attempt(held, w, err, tonumber(ARGV[6]), extra)
   end
 end
 local removed = false

@@ -4,25 +4,18 @@
 --- @include "args"
 --- @include "keys"
 --- @include "final"
---- @include "json"
 --- @include "status-index"
 --- @include "enqueue"
 --- @include "task-events"
 --- @include "cascade"
+--- @include "attempts"
 
-local function record_attempt(id, w, outcome, err)
-  local k = tkey(id)
-  local list = decode_list(redis.call('HGET', k, 'attempts'))
-  table.insert(list, { attempt = tonumber(redis.call('HGET', k, 'attempt') or '0'), worker = w,
-    outcome = outcome, error = err, ended_at = NOW_ISO })
-  redis.call('HSET', k, 'attempts', cjson.encode(list))
-end
-
-local function fail_attempt(id, w, err, backoff_cap_sec)
+-- `extra`: fields added to the attempt's record (record_attempt), or nil.
+local function fail_attempt(id, w, err, backoff_cap_sec, extra)
   local k = tkey(id)
   redis.call('ZREM', {{Keys.inflight}}, id)
   redis.call('ZREM', {{Keys.unacked}}, id)
-  record_attempt(id, w, 'failed', err)
+  record_attempt(id, w, 'failed', err, extra)
   local f = redis.call('HMGET', k, 'retries', 'max_retries', 'backoff_sec', 'parent_id', 'shard_index', 'shard_total')
   local retries, max_retries = tonumber(f[1] or '0'), tonumber(f[2] or '0')
   if retries < max_retries then

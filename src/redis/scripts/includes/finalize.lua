@@ -1,19 +1,32 @@
 -- finalize: ends one task (no cascade). A task still held by a worker keeps its holder lock until
--- the worker reports, the ack deadline passes, or the worker is found stale.
+-- the worker reports, the ack deadline passes, or the worker is found stale. That worker's attempt
+-- is recorded as ended (outcome = the status in lower case) and a v2 worker is told to stop it
+-- (stop-attempt); `worker_told` in the record says whether it could be.
 --- @include "args"
 --- @include "keys"
 --- @include "v2-inbox"
 --- @include "release-worker"
+--- @include "stop-attempt"
+--- @include "attempts"
 --- @include "status-index"
 --- @include "task-events"
 
 local function finalize(id, status, err)
   local k = tkey(id)
-  -- A v2 worker that has not taken the dispatch yet never will: free it now.
   local held = redis.call('HMGET', k, 'status', 'assigned_worker')
-  if held[1] == 'DISPATCHED' and held[2] and held[2] ~= '' and drop_from_inbox(held[2], id) then
-    release_worker(held[2], id)
-    redis.call('ZREM', {{Keys.unacked}}, id)
+  local w = held[2]
+  if (held[1] == 'DISPATCHED' or held[1] == 'RUNNING') and w and w ~= '' then
+    if held[1] == 'DISPATCHED' and drop_from_inbox(w, id) then
+      -- A v2 worker that has not taken the dispatch yet never will: free it now.
+      release_worker(w, id)
+      redis.call('ZREM', {{Keys.unacked}}, id)
+    elseif redis.call('GET', holder_key(w)) == id then
+      -- The worker has the attempt and may be running it.
+      local why = err or status
+      local told = tell_worker_to_stop(w, id, why)
+      if not told then why = why .. '; worker ' .. w .. ' speaks protocol v1 and cannot be told to stop: it may run the attempt to its end' end
+      record_attempt(id, w, string.lower(status), why, { worker_told = told })
+    end
   end
   redis.call('ZREM', {{Keys.queue}}, id)
   redis.call('ZREM', {{Keys.delayed}}, id)
