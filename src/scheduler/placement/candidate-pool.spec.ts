@@ -1,6 +1,7 @@
 import type { Requirements } from '../../contracts/stored-task';
 import { CandidatePool } from './candidate-pool';
-import { bestFit, candidatesFor, chooseStrategy, chooseStrategyFor, compareFit, firstFit } from './place';
+import { bestFit, candidatesFor, chooseStrategy, firstFit } from '../../../test/oracles/place';
+import { chooseStrategyFor, compareFit } from './place';
 import type { SchedulerWeights, WorkerView } from './types';
 
 const weights: SchedulerWeights = { cpuOnlyWeight: 0.6, gpuWeight: 1, highAvailRatio: 2, lowAvailRatio: 0.6, maxAutoShards: 8 };
@@ -10,7 +11,7 @@ const worker = (id: string, order: number, cores: number | null, gpus = 0, memor
   id, order, status: 'IDLE', stale: false, cores, memoryBytes, gpus: Array.from({ length: gpus }, () => ({ name: 'NVIDIA L4', memoryBytes: 24 * GiB })), tags: [],
 });
 
-/** What the brute-force functions of place.ts say for `r` over the workers in the pool. */
+/** What brute-force placement (test/oracles/place.ts) says for `r` over the workers in the pool. */
 function expected(pool: CandidatePool, r: Requirements, exclude?: string) {
   const cands = candidatesFor({ id: 't', requirements: r, parallel: false, maxShards: null, excludeWorkers: exclude ? [exclude] : [] }, [...pool.values()]);
   return {

@@ -1,18 +1,8 @@
 import type { Requirements } from '../../contracts/stored-task';
-import {
-  bestFit,
-  candidatesFor,
-  checkFit,
-  chooseStrategy,
-  compareFit,
-  firstFit,
-  formatBytes,
-  isSchedulable,
-  pickWorker,
-  unschedulableReason,
-  workerWeight,
-} from './place';
-import type { PlacementTask, SchedulerWeights, WorkerView } from './types';
+import { bestFit, candidatesFor, chooseStrategy, firstFit, isSchedulable, pickWorker, type PlacementTask } from '../../../test/oracles/place';
+import { CandidatePool } from './candidate-pool';
+import { checkFit, compareFit, formatBytes, unschedulableReason, workerWeight } from './place';
+import type { SchedulerWeights, WorkerView } from './types';
 
 const GiB = 1024 ** 3;
 
@@ -44,6 +34,13 @@ function req(overrides: Partial<Requirements> = {}): Requirements {
 
 const gpus = (n: number, name = 'NVIDIA A100-SXM4-80GB', memoryBytes: number | null = 80 * GiB) =>
   Array.from({ length: n }, () => ({ name, memoryBytes }));
+
+/** The candidates of `r` as production keeps them (CandidatePool), over `workers`. */
+function groupOf(r: Requirements, workers: WorkerView[]) {
+  const pool = new CandidatePool(WEIGHTS);
+  workers.forEach((w) => pool.add(w));
+  return pool.group(r, 0);
+}
 
 function task(requirements: Requirements, excludeWorkers: string[] = []): PlacementTask {
   return { id: 't1', requirements, parallel: false, maxShards: null, excludeWorkers };
@@ -285,6 +282,7 @@ describe('best-fit', () => {
   ])('%s', (_, r, candidates, expected) => {
     expect(bestFit(r, candidates).id).toBe(expected);
     expect([...candidates].sort(compareFit(r))[0].id).toBe(expected);
+    expect(groupOf(r, candidates).best()?.id).toBe(expected);
   });
 
   it('sorts a mixed fleet tightest first', () => {
@@ -312,6 +310,7 @@ describe('firstFit and pickWorker', () => {
 
   it('firstFit takes the earliest registered', () => {
     expect(firstFit(candidates).id).toBe('early-dgx');
+    expect(groupOf(gpuTask, candidates).first()?.id).toBe('early-dgx');
   });
 
   it.each([

@@ -1,10 +1,11 @@
 /**
- * Placement (TASK-SPEC section 4): which workers can run a task, which strategy
- * to use given the idle capacity, and which worker to pick.
- * Pure functions over a snapshot of WorkerViews: no Redis, no Nest.
+ * Placement (TASK-SPEC section 4): which workers can run a task, why none ever will, which strategy
+ * to use given the idle capacity, and how tightly a task fits a worker (the order CandidatePool keeps).
+ * Pure functions over WorkerViews: no Redis, no Nest. Picking the worker is CandidateGroup's
+ * (best/first/bestN); test/oracles/place.ts holds the brute-force versions the specs compare it with.
  */
 import type { Requirements } from '../../contracts/stored-task';
-import type { PlacementTask, SchedulerWeights, Strategy, WorkerView } from './types';
+import type { SchedulerWeights, Strategy, WorkerView } from './types';
 
 /** How many workers `unschedulableReason` lists before summarising the rest. */
 const MAX_LISTED_WORKERS = 5;
@@ -84,19 +85,7 @@ export function formatBytes(bytes: number): string {
 }
 
 // ---------------------------------------------------------------------------
-// Candidates
-
-export function isSchedulable(w: WorkerView): boolean {
-  return w.status === 'IDLE' && !w.stale;
-}
-
-/** Idle, live workers that fit the task and are not excluded for this attempt, by registration order. */
-export function candidatesFor(task: PlacementTask, workers: Iterable<WorkerView>): WorkerView[] {
-  const excluded = new Set(task.excludeWorkers);
-  return [...workers]
-    .filter((w) => isSchedulable(w) && !excluded.has(w.id) && checkFit(task.requirements, w) === null)
-    .sort(byOrder);
-}
+// Who could ever run it
 
 /**
  * null when some registered, live worker (busy or not) could run the task,
@@ -133,18 +122,10 @@ export interface StrategyChoice {
   ratio: number;
 }
 
-/** Strategy from idle capacity versus demand (TASK-SPEC 4). */
-export function chooseStrategy(input: {
-  parallel: boolean;
-  candidates: WorkerView[];
-  demand: number;
-  weights: SchedulerWeights;
-}): StrategyChoice {
-  const available = input.candidates.reduce((sum, w) => sum + workerWeight(w, input.weights), 0);
-  return chooseStrategyFor({ ...input, available, count: input.candidates.length });
-}
-
-/** chooseStrategy from the sums alone (the scheduler keeps them per group of candidates). */
+/**
+ * Strategy from idle capacity versus demand (TASK-SPEC 4): `available` is the summed weights of the
+ * `count` candidates (CandidateGroup keeps both per requirement set).
+ */
 export function chooseStrategyFor(input: {
   parallel: boolean;
   available: number;
@@ -178,7 +159,7 @@ function formatThreshold(value: number): string {
 }
 
 // ---------------------------------------------------------------------------
-// Picking a worker
+// Fit order (CandidateGroup keeps its candidates in it: best-fit is the first)
 
 /**
  * Orders candidates by how tightly the task fits them, tightest first: spare
@@ -192,28 +173,6 @@ export function compareFit(req: Requirements): (a: WorkerView, b: WorkerView) =>
     compareNumbers(spareMemory(req, a), spareMemory(req, b)) ||
     compareNumbers(spareCores(req, a), spareCores(req, b)) ||
     a.order - b.order;
-}
-
-/** The candidate the task fits most tightly (see compareFit). */
-export function bestFit(req: Requirements, candidates: WorkerView[]): WorkerView {
-  assertCandidates(candidates);
-  const compare = compareFit(req);
-  return candidates.reduce((best, w) => (compare(w, best) < 0 ? w : best));
-}
-
-/** The earliest-registered candidate. */
-export function firstFit(candidates: WorkerView[]): WorkerView {
-  assertCandidates(candidates);
-  return candidates.reduce((first, w) => (w.order < first.order ? w : first));
-}
-
-/**
- * The worker for a task placed on one worker. `data-parallel` is accepted for
- * the case where a parallel task ends up with fewer than two shards and runs
- * as one: it is then placed best-fit.
- */
-export function pickWorker(strategy: Strategy, req: Requirements, candidates: WorkerView[]): WorkerView {
-  return strategy === 'first-fit' ? firstFit(candidates) : bestFit(req, candidates);
 }
 
 function spareGpus(req: Requirements, w: WorkerView): number {
@@ -245,8 +204,4 @@ function compareNumbers(a: number, b: number): number {
 
 function byOrder(a: WorkerView, b: WorkerView): number {
   return a.order - b.order;
-}
-
-function assertCandidates(candidates: WorkerView[]): void {
-  if (candidates.length === 0) throw new Error('no candidates to choose from');
 }

@@ -1,16 +1,4 @@
-import type { Requirements } from '../../contracts/stored-task';
-
 export type { WorkerView } from '../../contracts/worker-view';
-
-/** A task as placement sees it. */
-export interface PlacementTask {
-  id: string;
-  requirements: Requirements;
-  parallel: boolean;
-  maxShards: number | null;
-  /** Workers excluded for this attempt (the one that just failed the task). */
-  excludeWorkers: string[];
-}
 
 export interface SchedulerWeights {
   cpuOnlyWeight: number; // CPU_ONLY_WEIGHT, 0.6
