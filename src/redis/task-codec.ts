@@ -101,7 +101,7 @@ const SHARD_INHERITED_FIELDS = ['owner', 'kind', 'task_type', 'topic', 'priority
 export const SHARD_PARENT_FIELDS = ['doc', 'name', ...SHARD_INHERITED_FIELDS] as const satisfies readonly TaskField[];
 export type ShardParent = Pick<TaskHash, (typeof SHARD_PARENT_FIELDS)[number]>;
 
-/** The fields of shard `index` of `total` of a parent fanned out (SchedulerService.buildShards). */
+/** The fields of shard `index` of `total` of a parent fanned out (shardRows in src/scheduler/sharding/shard-rows.ts). */
 export function encodeShard(parentId: string, parent: ShardParent, s: { id: string; index: number; total: number; doc: unknown; placement: StoredPlacement }) {
   const inherited = Object.fromEntries(SHARD_INHERITED_FIELDS.map((f) => [f, parent[f] ?? ''])) as Record<(typeof SHARD_INHERITED_FIELDS)[number], string>;
   return {
