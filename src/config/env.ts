@@ -36,6 +36,12 @@ export interface AppConfig {
   resultsDir: string;
   /** Largest result file one upload may store; 413 beyond. MAX_RESULT_FILE_BYTES. */
   maxResultFileBytes: number;
+  /** How long a finished task (DONE, FAILED, CANCELLED) is kept before it is removed with all it owns; TASK_RETENTION_SEC. */
+  taskRetentionSec: number;
+  /** The longest `spec.retention.seconds` a document may ask for; TASK_RETENTION_MAX_SEC. */
+  taskRetentionMaxSec: number;
+  /** Most finished tasks kept: beyond it the ones due first go first, whatever their age; TASK_HISTORY_MAX. */
+  taskHistoryMax: number;
   scheduler: {
     cpuOnlyWeight: number;
     gpuWeight: number;
@@ -127,6 +133,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     redisHealthCheckMs: parseNumber(env, 'REDIS_HEALTH_CHECK_MS', 2000, { integer: true, min: 50, max: 600_000 }),
     resultsDir: present(env, 'RESULTS_DIR') ?? 'results',
     maxResultFileBytes: parseNumber(env, 'MAX_RESULT_FILE_BYTES', 5 * 1024 ** 3, { integer: true, min: 1 }),
+    ...parseRetention(env),
     scheduler: {
       cpuOnlyWeight: parseNumber(env, 'CPU_ONLY_WEIGHT', 0.6, { min: 0 }),
       gpuWeight: parseNumber(env, 'GPU_WEIGHT', 1.0, { min: 0 }),
@@ -135,6 +142,14 @@ export function loadConfig(env: Env = process.env): AppConfig {
       maxAutoShards: parseNumber(env, 'MAX_AUTO_SHARDS', 8, { integer: true, min: 1, max: 1024 }),
     },
   };
+}
+
+/** TASK_RETENTION_SEC within TASK_RETENTION_MAX_SEC, and TASK_HISTORY_MAX (docs/guarantees.md, "Retention"). */
+function parseRetention(env: Env): Pick<AppConfig, 'taskRetentionSec' | 'taskRetentionMaxSec' | 'taskHistoryMax'> {
+  const taskRetentionMaxSec = parseNumber(env, 'TASK_RETENTION_MAX_SEC', 90 * 86_400, { integer: true, min: 1, max: 100 * 365 * 86_400 });
+  const taskRetentionSec = parseNumber(env, 'TASK_RETENTION_SEC', Math.min(7 * 86_400, taskRetentionMaxSec), { integer: true, min: 1, max: taskRetentionMaxSec });
+  const taskHistoryMax = parseNumber(env, 'TASK_HISTORY_MAX', 1_000_000, { integer: true, min: 1 });
+  return { taskRetentionSec, taskRetentionMaxSec, taskHistoryMax };
 }
 
 /** Redacts the password of a redis URL for logs. */
