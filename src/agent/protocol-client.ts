@@ -5,6 +5,7 @@
  * and reports on the event stream. Every key, channel and field comes from contracts/protocol.ts,
  * the file the orchestrator reads them with, so the two cannot drift apart.
  */
+import { createHash } from 'node:crypto';
 import { loadavg } from 'node:os';
 import type { ChainableCommander, Redis } from 'ioredis';
 import {
@@ -14,6 +15,11 @@ import {
   HardwareInfo,
   isoNow,
   PROTOCOL_V2,
+  TASK_LOG_BATCH_LINES,
+  TASK_LOG_MAX_LINES,
+  TASK_LOG_TTL_SEC,
+  taskHashKey,
+  taskLogsKey,
   TASKS_EVENTS_CHANNEL,
   TaskStartedEvent,
   WORKER_IDS_KEY,
@@ -25,7 +31,9 @@ import {
   WORKERS_EVENTS_CHANNEL,
   WorkerTaskEvent,
 } from '../contracts/protocol';
+import { encodeLogEntry, logEntryId, RawLogLine, REPORT_PROGRESS_LUA } from '../contracts/task-logs';
 import type { WorkerProtocol } from './config';
+import type { LogSink, Progress } from './task-log';
 
 export interface Registration {
   hardware: HardwareInfo;
@@ -41,7 +49,9 @@ export interface Registration {
  */
 export type TaskReport = ({ taskId: string; attempt?: number; entry?: string } & ({ ok: true; result: unknown } | { ok: false; error: string }));
 
-export class ProtocolClient {
+const REPORT_PROGRESS_SHA = createHash('sha1').update(REPORT_PROGRESS_LUA).digest('hex');
+
+export class ProtocolClient implements LogSink {
   constructor(
     private readonly redis: Redis,
     readonly workerId: string,
@@ -166,6 +176,39 @@ export class ProtocolClient {
   /** v2: removes an entry of the processing list that is not a dispatch for us (nothing to report). */
   async discard(entry: string): Promise<void> {
     await this.redis.lrem(workerProcessingKey(this.workerId), 0, entry);
+  }
+
+  /**
+   * v2: a task's output lines, `lastLine` the number of the last (from 1), in one transaction: one
+   * entry of its log stream per TASK_LOG_BATCH_LINES lines, id `<attempt>-<number of its last line>`;
+   * entries wholly before the last TASK_LOG_MAX_LINES lines of this attempt (and every entry of an
+   * earlier attempt) are trimmed (MINID), and the stream's TTL is renewed. Rejects when a later
+   * attempt already writes the log (its ids are higher): TaskLog then stops.
+   */
+  async appendLog(taskId: string, attempt: number, lastLine: number, lines: RawLogLine[]): Promise<void> {
+    const key = taskLogsKey(taskId);
+    const minId = logEntryId(attempt, Math.max(0, lastLine - TASK_LOG_MAX_LINES + 1));
+    const tx = this.redis.multi();
+    const first = lastLine - lines.length;
+    for (let i = 0; i < lines.length; i += TASK_LOG_BATCH_LINES) {
+      const batch = lines.slice(i, i + TASK_LOG_BATCH_LINES);
+      tx.call('XADD', key, 'MINID', '=', minId, logEntryId(attempt, first + i + batch.length), ...encodeLogEntry(this.workerId, batch));
+    }
+    await execOrThrow(tx.expire(key, TASK_LOG_TTL_SEC));
+  }
+
+  /**
+   * v2: a task's progress, written by the report-progress script (contracts/task-logs.ts) only while
+   * we hold the task's current attempt. Resolves 1 (written), 0 (not ours: ignored) or -1 (refused).
+   */
+  async reportProgress(taskId: string, attempt: number | undefined, p: Progress): Promise<number> {
+    const args = [taskHashKey(taskId), this.workerId, attempt ?? '', p.done, p.total ?? '', p.unit ?? ''];
+    try {
+      return Number(await this.redis.evalsha(REPORT_PROGRESS_SHA, 1, ...args));
+    } catch (err) {
+      if (!String((err as Error)?.message).startsWith('NOSCRIPT')) throw err;
+      return Number(await this.redis.eval(REPORT_PROGRESS_LUA, 1, ...args));
+    }
   }
 
   /** Clean shutdown: SREM, DEL of the entry and the heartbeat key, UNREGISTER event. */

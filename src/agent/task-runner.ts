@@ -5,13 +5,14 @@
  * (v2: on the stream, and the dispatch leaves the processing list), status IDLE.
  */
 import { mkdir } from 'node:fs/promises';
-import type { DispatchMessage } from '../contracts/protocol';
+import { DispatchMessage, PROTOCOL_V2 } from '../contracts/protocol';
 import { isPlainObject } from '../contracts/plain-data';
 import { untilAborted } from './abort';
 import { ExecutionContext, ExecutorOutput, ExecutorRegistry, ExecutorSettings, TaskError } from './executors/executor';
 import { errorMessage, Logger } from './logger';
 import { outputDirFor, summarizeResult, writeResponses } from './output';
 import type { ProtocolClient } from './protocol-client';
+import { TaskLog } from './task-log';
 
 export const SHUTDOWN_ERROR = 'worker shutting down';
 /** v2: a dispatch found in the processing list at start-up: taken by an earlier run of this worker that died. */
@@ -66,7 +67,11 @@ export class TaskRunner {
     await protocol.acknowledge(msg);
     log.info('task started', fields);
     const startedMs = Date.now();
-    const { outcome, settled } = await this.execute(msg, task, spec, taskType, shutdown);
+    // v2: output lines and progress go to Redis (task-log.ts); a v1 worker sends none.
+    const output = protocol.protocol === PROTOCOL_V2 ? new TaskLog(protocol, taskId, msg.attempt, log) : undefined;
+    const { outcome, settled } = await this.execute(msg, task, spec, taskType, shutdown, output);
+    // Every line and the last progress are written before the report, so a reader that sees the task end has them all.
+    await output?.close();
     // Our RUNNING above may have landed after the worker's STOPPING: restore it before reporting,
     // or the orchestrator would turn us IDLE on the report and place new work here.
     if (shutdown.aborted) await protocol.setStatus(STOPPING_STATUS);
@@ -91,6 +96,7 @@ export class TaskRunner {
     spec: Record<string, unknown>,
     taskType: string,
     shutdown: AbortSignal,
+    taskLog: TaskLog | undefined,
   ): Promise<{ outcome: Outcome; settled: Promise<unknown> }> {
     const controller = new AbortController();
     const onShutdown = () => controller.abort(new WorkerShutdownError());
@@ -113,6 +119,7 @@ export class TaskRunner {
         outputDir,
         signal: controller.signal,
         log: this.opts.log,
+        output: taskLog,
         settings: this.opts.settings,
       };
       // Shutdown may have come while we acknowledged: never start an executor that is already stopped.

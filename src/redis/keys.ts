@@ -5,15 +5,17 @@
  * The Lua scripts take these names from here: the loader templates them into the script text
  * (`{{Keys.queue}}`, `{{Keys.task(id)}}`; see scripts.ts SCRIPT_CONSTANTS).
  */
-import { workerControlKey } from '../contracts/protocol';
+import { taskHashKey, taskLogsKey, workerControlKey } from '../contracts/protocol';
 
 export const PREFIX = 'mloc:';
 
 export const Keys = {
   /** string counter: submission order; a task's `seq` orders listings and the queue. */
   seq: `${PREFIX}seq`,
-  /** hash: the task record. */
-  task: (id: string) => `${PREFIX}task:${id}`,
+  /** hash: the task record (named in contracts/protocol.ts: our worker's progress script writes its `progress`). */
+  task: taskHashKey,
+  /** stream (capped, with a TTL): a task's log lines, written by our (v2) worker in batches (contracts/task-logs.ts). */
+  taskLogs: taskLogsKey,
   /** set: ids of tasks that wait on this task. */
   dependents: (id: string) => `${PREFIX}task:${id}:dependents`,
   /** zset (score = seq): every task id, for newest-first listings. */

@@ -10,7 +10,8 @@ import type { StoredPlacement, TaskDocument } from '../contracts/stored-task';
  * Every later change is made by the scripts. The API reads the hash as a TaskHash (tasks/task-record.ts).
  *
  * `by`: who writes the field: `new` (this codec, at creation), `create` (create_task), `scripts`
- * (later state changes, named in docs/redis-keys.md), `results` (POST /api/v1/results, ResultsRepository).
+ * (later state changes, named in docs/redis-keys.md), `results` (POST /api/v1/results, ResultsRepository),
+ * `worker` (our v2 worker, through the report-progress script of contracts/task-logs.ts).
  */
 export const TASK_FIELDS = {
   id: { by: 'new', doc: 'the task id (a UUID)' },
@@ -49,7 +50,8 @@ export const TASK_FIELDS = {
   shard_total: { by: 'new', doc: 'a shard or a fanned-out parent: the number of shards' },
   children: { by: 'scripts', doc: 'a fanned-out parent: JSON array of its shard ids' },
   shards_done: { by: 'scripts', doc: 'a fanned-out parent: shards succeeded so far' },
-} as const satisfies Record<string, { by: 'new' | 'create' | 'scripts' | 'results'; doc: string }>;
+  progress: { by: 'worker', doc: "JSON {done, total?, unit?} from our v2 worker's report-progress script (contracts/task-logs.ts); a parent: the sum of its shards'" },
+} as const satisfies Record<string, { by: 'new' | 'create' | 'scripts' | 'results' | 'worker'; doc: string }>;
 
 export type TaskField = keyof typeof TASK_FIELDS;
 

@@ -1,7 +1,8 @@
 /**
  * `command`: runs `spec.command`, an argv list (never through a shell, so nothing in the task can
  * inject shell syntax), with `spec.env` over the worker's environment, in the task's output
- * directory. stdout and stderr stream to stdout.log and stderr.log there. A non-zero exit fails the
+ * directory. stdout and stderr stream to stdout.log and stderr.log there (and, v2, line by line to
+ * the task's log: ExecutionContext.output). A non-zero exit fails the
  * task with the tail of stderr.
  */
 import { spawn } from 'node:child_process';
@@ -9,6 +10,7 @@ import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { isPlainObject } from '../../contracts/plain-data';
+import { LineSplitter } from '../task-log';
 import { ExecutionContext, Executor, ExecutorOutput, TaskError } from './executor';
 import { shardOf } from './inputs';
 
@@ -37,6 +39,13 @@ export class CommandExecutor implements Executor {
     const child = spawn(argv[0], argv.slice(1), { cwd: ctx.outputDir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     child.stdout.on('data', (chunk: Buffer) => stdoutTail.push(chunk));
     child.stderr.on('data', (chunk: Buffer) => stderrTail.push(chunk));
+    // v2: the lines also go to the task's log stream, batched (task-log.ts).
+    const output = ctx.output;
+    const lines = output ? [new LineSplitter((t) => output.line('stdout', t)), new LineSplitter((t) => output.line('stderr', t))] : [];
+    if (output) {
+      child.stdout.on('data', (chunk: Buffer) => lines[0].push(chunk));
+      child.stderr.on('data', (chunk: Buffer) => lines[1].push(chunk));
+    }
     child.stdout.pipe(stdoutFile);
     child.stderr.pipe(stderrFile);
 
@@ -49,6 +58,7 @@ export class CommandExecutor implements Executor {
       }).catch((err: Error) => {
         throw new TaskError(`cannot start ${argv[0]}: ${err.message}`);
       });
+      for (const l of lines) l.end();
       if (ctx.signal.aborted) throw ctx.signal.reason;
       const detail = stderrTail.text() ? `: ${stderrTail.text()}` : '';
       if (exit.signal) throw new TaskError(`command killed by ${exit.signal}${detail}`);

@@ -3,6 +3,7 @@
  * implement Executor and register it (see docs/worker.md, "Adding an executor").
  */
 import type { Logger } from '../logger';
+import type { TaskOutput } from '../task-log';
 
 /** What an executor gets for one task. */
 export interface ExecutionContext {
@@ -21,6 +22,11 @@ export interface ExecutionContext {
    */
   signal: AbortSignal;
   log: Logger;
+  /**
+   * The task's output lines and progress, sent to Redis in batches (v2 only: absent for a v1
+   * worker, which sends no logs). An executor writes what it knows; writing never fails the task.
+   */
+  output?: TaskOutput;
   /** Worker-wide settings executors may need. */
   settings: ExecutorSettings;
 }

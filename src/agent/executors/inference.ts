@@ -36,6 +36,10 @@ export class InferenceExecutor implements Executor {
     const requestedModel = modelName(spec);
     const column = isPlainObject(spec.data) && typeof spec.data.column === 'string' ? spec.data.column : null;
 
+    // v2: progress in inputs answered, and a `progress` line per answer or retry (ExecutionContext.output).
+    const output = ctx.output;
+    let done = 0;
+    output?.progress(0, inputs.length, 'inputs');
     const answers = await mapConcurrent(
       inputs,
       options.concurrency,
@@ -43,7 +47,7 @@ export class InferenceExecutor implements Executor {
         const messages = toMessages(input, column, options.systemPrompt);
         const body = { ...options.body, ...(requestedModel ? { model: requestedModel } : {}), messages };
         try {
-          return await chatCompletion({
+          const answer = await chatCompletion({
             url,
             apiKey: apiKeyFor(url, ctx.settings),
             body,
@@ -51,8 +55,15 @@ export class InferenceExecutor implements Executor {
             requestTimeoutMs: options.requestTimeoutMs,
             maxRetries: options.maxRetries,
             backoffMs: options.backoffMs,
-            onRetry: (n, why, delayMs) => ctx.log.warn(`input ${i + 1}: retry ${n} in ${delayMs} ms`, { taskId: ctx.taskId, why }),
+            onRetry: (n, why, delayMs) => {
+              ctx.log.warn(`input ${i + 1}: retry ${n} in ${delayMs} ms`, { taskId: ctx.taskId, why });
+              output?.line('progress', `input ${i + 1} of ${inputs.length}: retry ${n} in ${delayMs} ms (${why})`);
+            },
           });
+          done++;
+          output?.line('progress', `input ${i + 1} of ${inputs.length} answered (${done} done)`);
+          output?.progress(done, inputs.length, 'inputs');
+          return answer;
         } catch (err) {
           if (signal.aborted) throw err;
           throw new TaskError(`input ${i + 1} of ${inputs.length}: ${errorMessage(err)}`);
