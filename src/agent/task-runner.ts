@@ -55,8 +55,10 @@ export class TaskRunner {
   /**
    * Runs `msg` to its report. `shutdown` aborting means: stop, report "worker shutting down", stay
    * out of IDLE. `entry` (v2) is the message as it sits in the processing list, removed with the report.
+   * `giveUp` (v2) aborting means the orchestrator gave the attempt up (a control message): stop at
+   * once, report the failure with the signal's reason (the orchestrator ignores it), turn IDLE.
    */
-  async run(msg: DispatchMessage, shutdown: AbortSignal, entry?: string): Promise<void> {
+  async run(msg: DispatchMessage, shutdown: AbortSignal, entry?: string, giveUp?: AbortSignal): Promise<void> {
     const { protocol, log } = this.opts;
     const taskId = msg.task_id;
     const task = isPlainObject(msg.task) ? msg.task : {};
@@ -69,7 +71,7 @@ export class TaskRunner {
     const startedMs = Date.now();
     // v2: output lines and progress go to Redis (task-log.ts); a v1 worker sends none.
     const output = protocol.protocol === PROTOCOL_V2 ? new TaskLog(protocol, taskId, msg.attempt, log) : undefined;
-    const { outcome, settled } = await this.execute(msg, task, spec, taskType, shutdown, output);
+    const { outcome, settled } = await this.execute(msg, task, spec, taskType, shutdown, output, giveUp);
     // Every line and the last progress are written before the report, so a reader that sees the task end has them all.
     await output?.close();
     // Our RUNNING above may have landed after the worker's STOPPING: restore it before reporting,
@@ -97,11 +99,15 @@ export class TaskRunner {
     taskType: string,
     shutdown: AbortSignal,
     taskLog: TaskLog | undefined,
+    giveUp?: AbortSignal,
   ): Promise<{ outcome: Outcome; settled: Promise<unknown> }> {
     const controller = new AbortController();
     const onShutdown = () => controller.abort(new WorkerShutdownError());
+    const onGiveUp = () => controller.abort(giveUp!.reason);
     shutdown.addEventListener('abort', onShutdown, { once: true });
+    giveUp?.addEventListener('abort', onGiveUp, { once: true });
     if (shutdown.aborted) onShutdown();
+    else if (giveUp?.aborted) onGiveUp();
     let timer: NodeJS.Timeout | undefined;
     let work: Promise<ExecutorOutput> = Promise.resolve({});
     try {
@@ -135,6 +141,7 @@ export class TaskRunner {
     } finally {
       clearTimeout(timer);
       shutdown.removeEventListener('abort', onShutdown);
+      giveUp?.removeEventListener('abort', onGiveUp);
     }
   }
 }

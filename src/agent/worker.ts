@@ -13,7 +13,8 @@ import type { ExecutorRegistry } from './executors/executor';
 import { applyOverride, detectHardware } from './hardware';
 import { errorMessage, Logger } from './logger';
 import { ProtocolClient } from './protocol-client';
-import { sleep } from './abort';
+import { BlockingReader } from './blocking-reader';
+import { GivenUpAttempts, givenUpError, parseControl, takeControl } from './control';
 import { RESTART_ERROR, SHUTDOWN_ERROR, STOPPING_STATUS, TaskRunner } from './task-runner';
 
 export interface WorkerOptions {
@@ -27,22 +28,28 @@ export interface WorkerOptions {
 const SHUTDOWN_STEP_TIMEOUT_MS = 5000;
 /** Redis connection errors repeat on every reconnect attempt; log them at most this often. */
 const REDIS_ERROR_LOG_INTERVAL_MS = 10_000;
-/** v2: how long one BLMOVE waits for a dispatch (shutdown ends a waiting one at once, see unblockInbox). */
+/** v2: how long one BLMOVE waits for a dispatch (shutdown ends a waiting one at once, see BlockingReader). */
 const INBOX_WAIT_SEC = 1;
-/** v2: pause after a failed BLMOVE (Redis answered with an error) before the next one. */
-const INBOX_RETRY_MS = 500;
+/** v2: how long one BLPOP waits for a control message (a message ends it at once; so does shutdown). */
+const CONTROL_WAIT_SEC = 5;
 
 export class Worker {
   readonly id: string;
   private readonly cmd: Redis;
   /** v1: the task topic subscriber. */
   private readonly sub: Redis | null = null;
-  /** v2: the connection that blocks in BLMOVE on our inbox. */
-  private readonly inbox: Redis | null = null;
+  /** v2: BLMOVE on our inbox, on a connection of its own. */
+  private readonly inbox: BlockingReader | null = null;
   /** v2: the loop that takes dispatches from the inbox. */
   private intake: Promise<void> | null = null;
-  /** v2: the server's id of the inbox connection while it blocks in BLMOVE (CLIENT UNBLOCK at shutdown). */
-  private blockedClientId: number | null = null;
+  /** v2: BLPOP on our control list (docs/protocol.md, "Control"), on a connection of its own. */
+  private readonly control: BlockingReader | null = null;
+  /** v2: the loop that reads control messages, for the worker's whole life. */
+  private controlLoop: Promise<void> | null = null;
+  /** v2: attempts the orchestrator gave up, remembered for a while: one taken later is not run. */
+  private readonly givenUp = new GivenUpAttempts();
+  /** Aborted when the orchestrator gives up the attempt in progress (a control message names it). */
+  private stopCurrent: AbortController | null = null;
   private readonly protocol: ProtocolClient;
   private readonly runner: TaskRunner;
   private readonly log: Logger;
@@ -68,8 +75,13 @@ export class Worker {
     this.cmd = new Redis(config.redisUrl, redisOptions);
     this.watchConnection('commands', this.cmd);
     if (this.v2) {
-      this.watchConnection('inbox', (this.inbox = new Redis(config.redisUrl, redisOptions)));
-      this.inbox.on('close', () => (this.blockedClientId = null));
+      const reader = (name: string) => {
+        const conn = new Redis(config.redisUrl, redisOptions);
+        this.watchConnection(name, conn);
+        return new BlockingReader(conn, this.cmd);
+      };
+      this.inbox = reader('inbox');
+      this.control = reader('control');
     } else {
       this.watchConnection('subscriber', (this.sub = new Redis(config.redisUrl, redisOptions)));
     }
@@ -110,7 +122,10 @@ export class Worker {
     if (this.v2) await this.reportUnfinished();
     await this.register();
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.config.heartbeatIntervalSec * 1000);
-    if (this.v2) this.intake = this.takeDispatches();
+    if (this.v2) {
+      this.controlLoop = this.readControl();
+      this.intake = this.takeDispatches();
+    }
     this.log.info('worker ready', {
       workerId: this.id,
       redis: redactRedisUrl(this.config.redisUrl),
@@ -140,15 +155,20 @@ export class Worker {
     await this.step('status STOPPING', this.protocol.setStatus(STOPPING_STATUS));
     if (this.sub) await this.step('unsubscribe', this.sub.unsubscribe());
     this.shutdown.abort();
-    await this.unblockInbox();
+    if (this.inbox) await this.step('unblock the inbox connection', this.inbox.stop());
     for (const msg of this.queue.splice(0)) await this.step(`report ${msg.task_id}`, this.failUnstarted(msg));
     await this.draining;
     // v2: the loop ends after the BLMOVE in flight (if any); what that takes is handed back.
     if (this.intake) await this.step('stop taking dispatches', this.intake);
+    if (this.control) {
+      await this.step('unblock the control connection', this.control.stop());
+      await this.step('stop reading control messages', this.controlLoop!);
+    }
     this.stopHeartbeats();
     await this.step('unregister', this.protocol.unregister());
     this.sub?.disconnect();
     this.inbox?.disconnect();
+    this.control?.disconnect();
     await this.step('close', this.cmd.quit());
     this.cmd.disconnect();
     this.log.info('worker stopped', { workerId: this.id });
@@ -233,43 +253,42 @@ export class Worker {
    * v2: takes dispatches from the inbox into the processing list, one at a time, until shutdown.
    * Each stays in the processing list until its report, so a crash leaves it there for the next start.
    */
-  private async takeDispatches(): Promise<void> {
-    let failing = false;
-    while (!this.stopping) {
-      let entry: string | null;
-      try {
-        // Sent first on the same connection, so answered before BLMOVE blocks.
-        this.inbox!.client('ID').then(
-          (id) => {
-            this.blockedClientId = id;
-            // Shutdown began before we knew the id (the connection was just getting ready).
-            if (this.stopping) void this.unblockInbox();
-          },
-          () => undefined,
-        );
-        entry = await this.protocol.takeDispatch(this.inbox!, INBOX_WAIT_SEC);
-        this.blockedClientId = null;
-        failing = false;
-      } catch (err) {
-        this.blockedClientId = null;
-        if (this.stopping) break;
-        if (!failing) this.log.warn(`taking a dispatch from the inbox failed: ${errorMessage(err)}; retrying`, { workerId: this.id });
-        failing = true;
-        await sleep(INBOX_RETRY_MS);
-        continue;
-      }
-      if (entry !== null) await this.onTaken(entry);
-    }
+  private takeDispatches(): Promise<void> {
+    return this.inbox!.loop(
+      (conn) => this.protocol.takeDispatch(conn, INBOX_WAIT_SEC),
+      (entry) => this.onTaken(entry),
+      (err) => this.log.warn(`taking a dispatch from the inbox failed: ${errorMessage(err)}; retrying`, { workerId: this.id }),
+    );
   }
 
   /**
-   * v2 shutdown: ends a BLMOVE that is waiting as if its timeout had passed (`CLIENT UNBLOCK ...
-   * TIMEOUT`: it returns nil and moves nothing), so that an idle worker stops at once. Without it
-   * (a Redis that refuses the command), shutdown waits out the BLMOVE, at most INBOX_WAIT_SEC.
+   * v2: control messages, read for the worker's whole life (one BLPOP at a time on its own
+   * connection: no command per task). A CANCEL naming the attempt in progress stops it at once; one
+   * naming any other attempt is remembered for a while (the dispatch may be taken just after it)
+   * and otherwise dropped.
    */
-  private async unblockInbox(): Promise<void> {
-    const id = this.blockedClientId;
-    if (id !== null) await this.step('unblock the inbox connection', this.cmd.client('UNBLOCK', id, 'TIMEOUT'));
+  private readControl(): Promise<void> {
+    return this.control!.loop(
+      (conn) => takeControl(conn, this.id, CONTROL_WAIT_SEC),
+      (raw) => this.onControl(raw),
+      (err) => this.log.warn(`reading control messages failed: ${errorMessage(err)}; retrying`, { workerId: this.id }),
+    );
+  }
+
+  private onControl(raw: string): void {
+    const m = parseControl(raw);
+    if (!m) {
+      this.log.warn('dropped a control message that cannot be read', { workerId: this.id, bytes: raw.length });
+      return;
+    }
+    this.givenUp.add(m);
+    const cur = this.current;
+    if (cur && this.stopCurrent && GivenUpAttempts.names(m, cur)) {
+      this.log.warn('the orchestrator gave this attempt up; stopping it', { taskId: m.task_id, attempt: m.attempt, reason: m.reason });
+      this.stopCurrent.abort(givenUpError(m));
+    } else {
+      this.log.debug('control message for an attempt not in progress: dropped', { taskId: m.task_id, attempt: m.attempt });
+    }
   }
 
   private async onTaken(entry: string): Promise<void> {
@@ -284,12 +303,21 @@ export class Worker {
       await this.step(`report ${msg.task_id}`, this.failUnstarted(msg, entry));
       return;
     }
+    const givenUp = this.givenUp.find(msg);
+    if (givenUp) {
+      // Its control message came before we took it: never start what the orchestrator gave up.
+      this.log.warn('a dispatch the orchestrator gave up already; not run', { taskId: msg.task_id, attempt: msg.attempt, reason: givenUp.reason });
+      await this.step(`report ${msg.task_id}`, this.protocol.report({ taskId: msg.task_id, attempt: msg.attempt, entry, ok: false, error: givenUpError(givenUp).message }));
+      return;
+    }
     this.current = msg;
+    this.stopCurrent = new AbortController();
     this.draining = this.runner
-      .run(msg, this.shutdown.signal, entry)
+      .run(msg, this.shutdown.signal, entry, this.stopCurrent.signal)
       .catch((err) => this.log.error(`task ${msg.task_id} could not be handled: ${errorMessage(err)}`, { taskId: msg.task_id }))
       .finally(() => {
         this.current = null;
+        this.stopCurrent = null;
         this.draining = null;
       });
     await this.draining;
