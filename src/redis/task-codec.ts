@@ -36,7 +36,7 @@ export const TASK_FIELDS = {
   max_retries: { by: 'new', doc: 'retries allowed' },
   backoff_sec: { by: 'new', doc: 'retry backoff step (s); retry n waits n × this, capped' },
   attempt: { by: 'new', doc: 'number of the current dispatch, from 1 (0: never dispatched)' },
-  attempts: { by: 'new', doc: 'JSON array of {attempt, worker, outcome, error, ended_at}' },
+  attempts: { by: 'new', doc: 'JSON array of {attempt, worker, outcome, error, ended_at} (+ worker_told when given up while the worker had it)' },
   exclude: { by: 'scripts', doc: 'the worker that failed the last attempt' },
   assigned_worker: { by: 'scripts', doc: "the worker of the current attempt; MULTI for a fanned-out parent; '' when none" },
   strategy: { by: 'scripts', doc: 'the placement strategy of the dispatch' },

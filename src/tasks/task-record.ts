@@ -5,8 +5,13 @@ import type { TaskHash } from '../redis/task-codec';
 export interface AttemptRecord {
   attempt: number;
   worker: string;
-  outcome: 'succeeded' | 'failed';
+  outcome: 'succeeded' | 'failed' | 'cancelled';
   error?: string;
+  /**
+   * Set when the attempt was given up while its worker had it (cancel, ack timeout, lost worker):
+   * whether the worker was told to stop it (v2: true; a v1 worker cannot be: false).
+   */
+  worker_told?: boolean;
   ended_at: string;
 }
 

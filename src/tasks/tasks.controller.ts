@@ -97,7 +97,7 @@ export class TasksController {
 
   @Post(':id/cancel')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Cancel a task that has not finished', description: 'Its downstream tasks end too; a sharded parent takes its shards with it; cancelling a shard cancels its parent.' })
+  @ApiOperation({ summary: 'Cancel a task that has not finished', description: 'Its downstream tasks end too; a sharded parent takes its shards with it; cancelling a shard cancels its parent. A worker that has the task is told to stop it when it speaks the durable protocol (v2); a v1 worker cannot be told: the ended attempt in `attempts` says which (`worker_told`).' })
   @ApiOkResponse({ type: TaskDto })
   @ApiNotFoundResponse({ description: 'No task with this id', type: ErrorBodyDto })
   @ApiConflictResponse({ description: 'The task already finished (DONE, FAILED or CANCELLED)', type: ErrorBodyDto })

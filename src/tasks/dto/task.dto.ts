@@ -23,8 +23,9 @@ export class SubmissionDto {
 export class AttemptDto implements AttemptRecord {
   @ApiProperty() attempt!: number;
   @ApiProperty() worker!: string;
-  @ApiProperty({ enum: ['succeeded', 'failed'] }) outcome!: 'succeeded' | 'failed';
+  @ApiProperty({ enum: ['succeeded', 'failed', 'cancelled'] }) outcome!: 'succeeded' | 'failed' | 'cancelled';
   @ApiPropertyOptional() error?: string;
+  @ApiPropertyOptional({ description: 'the attempt was given up while its worker had it: whether that worker was told to stop it (v2 workers are; v1 workers cannot be)' }) worker_told?: boolean;
   @ApiProperty() ended_at!: string;
 }
 
