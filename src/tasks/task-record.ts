@@ -1,3 +1,4 @@
+import { decodeProgress, TaskProgress } from '../contracts/task-logs';
 import type { TaskStatus } from '../contracts/task-states';
 import type { TaskHash } from '../redis/task-codec';
 
@@ -46,6 +47,8 @@ export interface TaskResponse {
   shard_total: number | null;
   children: string[] | null;
   shards_done: number | null;
+  /** What our (v2) worker last reported, `{done, total, unit}`; a sharded parent: the sum of its shards'. Null when nothing was reported. */
+  progress: TaskProgress | null;
   result: unknown;
   task: Record<string, unknown>;
 }
@@ -108,6 +111,7 @@ export function toTaskResponse(h: TaskHash): TaskResponse {
     shard_total: intOrNull(h.shard_total),
     children,
     shards_done: children ? int(h.shards_done) : null,
+    progress: decodeProgress(h.progress),
     result: json<unknown>(h.result, null),
     task: json<Record<string, unknown>>(h.doc, {}),
   };

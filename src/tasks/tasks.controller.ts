@@ -1,11 +1,14 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
-import { ApiBody, ApiConflictResponse, ApiConsumes, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiPayloadTooLargeResponse, ApiQuery, ApiBadRequestResponse, ApiTags, ApiUnsupportedMediaTypeResponse } from '@nestjs/swagger';
+import { ApiBody, ApiConflictResponse, ApiConsumes, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiPayloadTooLargeResponse, ApiProduces, ApiQuery, ApiBadRequestResponse, ApiTags, ApiUnsupportedMediaTypeResponse } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { ApiAuth, ErrorBodyDto } from '../common/api-docs';
 import { DomainError } from '../common/errors';
 import { TASK_STATUSES } from '../contracts/task-states';
 import { DEFAULT_LIST_LIMIT, ListTasksQuery, MAX_LIST_LIMIT } from './dto/list-tasks.query';
 import { SubmissionDto, TaskDto } from './dto/task.dto';
+import { TaskLogsDto } from './logs/task-logs.dto';
+import { DEFAULT_LOG_TAIL, MAX_LOG_TAIL, TaskLogsQuery } from './logs/task-logs.query';
+import { FOLLOW_HEARTBEAT_MS, TaskLogsService } from './logs/task-logs.service';
 import { TaskResponse } from './task-record';
 import { TasksService } from './tasks.service';
 
@@ -44,7 +47,10 @@ function yamlText(body: unknown, contentType: string | undefined): string {
 @ApiAuth()
 @Controller('api/v1/tasks')
 export class TasksController {
-  constructor(private readonly tasks: TasksService) {}
+  constructor(
+    private readonly tasks: TasksService,
+    private readonly logs: TaskLogsService,
+  ) {}
 
   @Post()
   @HttpCode(200)
@@ -93,6 +99,26 @@ export class TasksController {
   @ApiNotFoundResponse({ description: 'No task with this id', type: ErrorBodyDto })
   get(@Param('id') id: string): Promise<TaskResponse> {
     return this.tasks.get(id);
+  }
+
+  @Get(':id/logs')
+  @ApiOperation({
+    summary: "A task's last log lines, or all of them as they come (Server-Sent Events)",
+    description:
+      'The lines our (v2) worker sent while the task ran: a command\'s stdout and stderr, an executor\'s progress lines; about the last 1000 are kept, each at most 4 KiB. ' +
+      'A task run by a v1 worker has none: `lines: []`, `supported: false` and a note. ' +
+      `With \`follow=true\` the answer is \`text/event-stream\`: a \`line\` event per line (the last \`tail\` first), \`progress\` events, an \`info\` event when there will be no lines, a comment every ${FOLLOW_HEARTBEAT_MS / 1000} s, and a last \`end\` event \`{status}\` once the task is DONE, FAILED or CANCELLED.`,
+  })
+  @ApiQuery({ name: 'tail', required: false, schema: { type: 'integer', minimum: 1, maximum: MAX_LOG_TAIL, default: DEFAULT_LOG_TAIL } })
+  @ApiQuery({ name: 'follow', required: false, schema: { type: 'boolean', default: false } })
+  @ApiProduces('application/json', 'text/event-stream')
+  @ApiOkResponse({ type: TaskLogsDto, description: 'JSON; with follow=true, text/event-stream (events line, progress, info, end)' })
+  @ApiBadRequestResponse({ description: 'Bad tail or follow; `field` names the parameter', type: ErrorBodyDto })
+  @ApiNotFoundResponse({ description: 'No task with this id', type: ErrorBodyDto })
+  async taskLogs(@Param('id') id: string, @Query() query: TaskLogsQuery, @Req() req: Request, @Res() res: Response): Promise<void> {
+    const tail = query.tail ? Number(query.tail) : DEFAULT_LOG_TAIL;
+    if (query.follow === 'true') return this.logs.follow(id, tail, req, res);
+    res.status(200).json(await this.logs.read(id, tail));
   }
 
   @Post(':id/cancel')

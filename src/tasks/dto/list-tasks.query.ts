@@ -7,7 +7,7 @@ export const MAX_LIST_LIMIT = 10_000;
 export const MAX_FILTER_LENGTH = 2048;
 
 /** An offending query value for a message: quoted, bounded. */
-function shown(value: string): string {
+export function shown(value: string): string {
   const text = JSON.stringify(value);
   return text.length > 60 ? `${text.slice(0, 56)}..."` : text;
 }
@@ -17,7 +17,7 @@ function shown(value: string): string {
  * value, else what is wrong). Absent and empty mean "not given". Express gives a repeated parameter
  * as an array, which is refused here instead of reaching code that expects a string.
  */
-function QueryText(problem: (value: string) => string | null): PropertyDecorator {
+export function QueryText(problem: (value: string) => string | null): PropertyDecorator {
   const check = (value: unknown): string | null => {
     if (value === undefined || value === '') return null;
     if (Array.isArray(value)) return 'given more than once; give it at most once';

@@ -1,6 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { TASK_STATUSES, TaskStatus } from '../../contracts/task-states';
 import type { AttemptRecord, SubmittedTask, TaskResponse } from '../task-record';
+import type { TaskProgress } from '../../contracts/task-logs';
+import { TaskProgressDto } from '../logs/task-logs.dto';
 
 /** OpenAPI shapes of the task routes (the types in task-record.ts are the source of truth). */
 export class SubmittedTaskDto implements SubmittedTask {
@@ -59,6 +61,7 @@ export class TaskDto implements TaskResponse {
   @ApiProperty({ nullable: true }) shard_total!: number | null;
   @ApiProperty({ nullable: true, type: [String] }) children!: string[] | null;
   @ApiProperty({ nullable: true }) shards_done!: number | null;
+  @ApiProperty({ nullable: true, type: TaskProgressDto, description: "what our (v2) worker last reported; a sharded parent: the sum of its shards'" }) progress!: TaskProgress | null;
   @ApiProperty({ nullable: true, description: 'worker result; for a sharded parent {shards, merged}', type: 'object', additionalProperties: true }) result!: unknown;
   @ApiProperty({ description: 'the effective task document', type: 'object', additionalProperties: true }) task!: Record<string, unknown>;
 }
