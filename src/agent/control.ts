@@ -4,6 +4,7 @@
  */
 import type { Redis } from 'ioredis';
 import { ControlMessage, DispatchMessage, workerControlKey } from '../contracts/protocol';
+import { isPlainObject, PlainObject } from '../contracts/plain-data';
 import { TaskError } from './executors/executor';
 
 /**
@@ -24,16 +25,20 @@ export class AttemptGivenUpError extends TaskError {
 
 export const givenUpError = (m: ControlMessage): AttemptGivenUpError => new AttemptGivenUpError(m.reason);
 
-/** A control message, or null for anything that is not one (dropped with a warning by the caller). */
-export function parseControl(raw: string): ControlMessage | null {
-  let v: unknown;
+/** The JSON object `raw` holds, or null (not JSON, or not an object). */
+export function parseJsonObject(raw: string): PlainObject | null {
   try {
-    v = JSON.parse(raw);
+    const v: unknown = JSON.parse(raw);
+    return isPlainObject(v) ? v : null;
   } catch {
     return null;
   }
-  if (!v || typeof v !== 'object' || Array.isArray(v)) return null;
-  const m = v as Partial<ControlMessage>;
+}
+
+/** A control message, or null for anything that is not one (dropped with a warning by the caller). */
+export function parseControl(raw: string): ControlMessage | null {
+  const m = parseJsonObject(raw) as Partial<ControlMessage> | null;
+  if (!m) return null;
   if (m.type !== 'CANCEL' || typeof m.task_id !== 'string' || m.task_id === '' || !Number.isInteger(m.attempt)) return null;
   return { type: 'CANCEL', task_id: m.task_id, attempt: m.attempt!, reason: typeof m.reason === 'string' ? m.reason : 'no reason given', ts: typeof m.ts === 'string' ? m.ts : '' };
 }

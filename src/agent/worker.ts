@@ -14,7 +14,7 @@ import { applyOverride, detectHardware } from './hardware';
 import { errorMessage, Logger } from './logger';
 import { ProtocolClient } from './protocol-client';
 import { BlockingReader } from './blocking-reader';
-import { GivenUpAttempts, givenUpError, parseControl, takeControl } from './control';
+import { GivenUpAttempts, givenUpError, parseControl, parseJsonObject, takeControl } from './control';
 import { RESTART_ERROR, SHUTDOWN_ERROR, STOPPING_STATUS, TaskRunner } from './task-runner';
 
 export interface WorkerOptions {
@@ -383,14 +383,8 @@ export class Worker {
 
 /** A dispatch message (PROTOCOL section 2), or null for anything else on the topic. */
 export function parseDispatch(raw: string): DispatchMessage | null {
-  let value: unknown;
-  try {
-    value = JSON.parse(raw);
-  } catch {
-    return null;
-  }
-  if (!value || typeof value !== 'object' || Array.isArray(value)) return null;
-  const m = value as Partial<DispatchMessage>;
+  const m = parseJsonObject(raw) as Partial<DispatchMessage> | null;
+  if (!m) return null;
   if (typeof m.task_id !== 'string' || m.task_id === '' || typeof m.assigned_worker !== 'string') return null;
   const attempt = Number.isInteger(m.attempt) && (m.attempt as number) > 0 ? m.attempt : undefined;
   return { ...(m as DispatchMessage), attempt };
