@@ -245,7 +245,7 @@ describe('worker protocol v2 (the default) against a real Redis', () => {
     await waitFor(async () => String(await client.client('LIST')).split('\n').some((l) => / cmd=blmove /.test(l) && / flags=b /.test(l)), { what: 'a blocked BLMOVE' });
     await w.stop();
     // The blocked BLMOVE was ended with CLIENT UNBLOCK, not left to time out.
-    expect((await unblocks()) - before).toBe(1);
+    expect((await unblocks()) - before).toBeGreaterThanOrEqual(1);
     // Nothing was moved to processing by the unblocked BLMOVE.
     expect(await client.sismember(WORKER_IDS_KEY, id)).toBe(0);
     expect(await lists()).toEqual({ inbox: [], processing: [] });
