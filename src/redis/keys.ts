@@ -32,6 +32,8 @@ export const Keys = {
   unacked: `${PREFIX}unacked`,
   /** zset (score = dispatch time, ms): tasks in DISPATCHED or RUNNING. */
   inflight: `${PREFIX}inflight`,
+  /** zset (score = when it is due for removal, ms): finished tasks that are not shards (retention; a shard goes with its parent). */
+  finished: `${PREFIX}tasks:finished`,
   /** set: sharded parents that are fanned out and not finished (the aggregation safety net). */
   parents: `${PREFIX}parents`,
   /** string with TTL: the leader lease; its value is the leader's fencing token `<instance>#<epoch>`. */

@@ -14,6 +14,7 @@ import {
 } from '../contracts/protocol';
 import { MULTI_WORKER } from '../contracts/task-states';
 import { Keys } from './keys';
+import { DEFAULT_TASK_RETENTION_SEC } from './task-codec';
 
 /**
  * The Lua scripts of scripts/*.lua, registered on the command connection with defineCommand
@@ -37,6 +38,9 @@ export const SCRIPT_NAMES = [
   'release-lost-worker',
   'reconcile-finished',
   'release-held-task',
+  'remove-expired',
+  'delete-task',
+  'prune-tasks',
   'acquire-lease',
   'renew-lease',
   'release-lease',
@@ -64,6 +68,7 @@ export const SCRIPT_CONSTANTS: Readonly<Record<string, TemplateValue>> = {
   ORCHESTRATOR_SOURCE,
   MAX_WORKER_ID_LENGTH,
   MULTI_WORKER,
+  DEFAULT_TASK_RETENTION_SEC,
 };
 
 export class ScriptLoadError extends Error {}

@@ -50,6 +50,7 @@ export const TASK_FIELDS = {
   shard_total: { by: 'new', doc: 'a shard or a fanned-out parent: the number of shards' },
   children: { by: 'scripts', doc: 'a fanned-out parent: JSON array of its shard ids' },
   shards_done: { by: 'scripts', doc: 'a fanned-out parent: shards succeeded so far' },
+  retention_sec: { by: 'new', doc: 'how long it is kept once finished (s): spec.retention.seconds, else TASK_RETENTION_SEC; a shard has none (it goes with its parent)' },
   progress: { by: 'worker', doc: "JSON {done, total?, unit?} from our v2 worker's report-progress script (contracts/task-logs.ts); a parent: the sum of its shards'" },
 } as const satisfies Record<string, { by: 'new' | 'create' | 'scripts' | 'results' | 'worker'; doc: string }>;
 
@@ -72,7 +73,12 @@ export interface NewTask {
   maxRetries: number;
   backoffSec: number;
   dependsOn: string[];
+  /** Seconds it is kept once finished (spec.retention.seconds, else TASK_RETENTION_SEC); DEFAULT_TASK_RETENTION_SEC when not given. */
+  retentionSec?: number;
 }
+
+/** TASK_RETENTION_SEC's default: what a task created without `retention_sec` (before retention existed) is kept (finished-index.lua). */
+export const DEFAULT_TASK_RETENTION_SEC = 7 * 86_400;
 
 /** A new task's state before its first dispatch. */
 const FRESH = { retries: '0', attempt: '0', attempts: '[]' } as const;
@@ -94,6 +100,7 @@ export function encodeNewTask(t: NewTask) {
     backoff_sec: String(t.backoffSec),
     depends_on: JSON.stringify(t.dependsOn),
     parent_id: '',
+    retention_sec: String(t.retentionSec ?? DEFAULT_TASK_RETENTION_SEC),
   } satisfies Partial<TaskHash>;
 }
 

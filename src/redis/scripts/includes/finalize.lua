@@ -10,10 +10,11 @@
 --- @include "attempts"
 --- @include "status-index"
 --- @include "task-events"
+--- @include "finished-index"
 
 local function finalize(id, status, err)
   local k = tkey(id)
-  local held = redis.call('HMGET', k, 'status', 'assigned_worker')
+  local held = redis.call('HMGET', k, 'status', 'assigned_worker', 'retention_sec', 'parent_id')
   local w = held[2]
   if (held[1] == 'DISPATCHED' or held[1] == 'RUNNING') and w and w ~= '' then
     if held[1] == 'DISPATCHED' and drop_from_inbox(w, id) then
@@ -35,5 +36,6 @@ local function finalize(id, status, err)
   if err then redis.call('HSET', k, 'error', err) end
   redis.call('HSET', k, 'finished_at', NOW_ISO)
   set_status(id, status)
+  index_finished(id, held[3], held[4])
   publish_task_event('ORCH_TASK_' .. status, id, { error = err })
 end

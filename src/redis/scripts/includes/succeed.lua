@@ -10,8 +10,9 @@
 --- @include "status-index"
 --- @include "task-events"
 --- @include "release-dependents"
+--- @include "finished-index"
 
-local SUCCEED_FIELDS = { 'status', 'assigned_worker', 'attempt', 'seq', 'attempts', 'parent_id' }
+local SUCCEED_FIELDS = { 'status', 'assigned_worker', 'attempt', 'seq', 'attempts', 'parent_id', 'retention_sec' }
 local function succeed(id, w, result_json, t)
   local k = tkey(id)
   redis.call('ZREM', {{Keys.inflight}}, id)
@@ -21,6 +22,7 @@ local function succeed(id, w, result_json, t)
   redis.call('HSET', k, 'attempts', cjson.encode(attempts), 'result', result_json, 'error', '',
     'finished_at', NOW_ISO, 'status', 'DONE', 'updated_at', NOW_ISO)
   index_status(id, t[1], t[4], 'DONE')
+  index_finished(id, t[7], t[6])
   publish_task_event('ORCH_TASK_DONE', id)
   local queued = release_dependents(id)
   local parent = t[6]
