@@ -21,6 +21,8 @@ export interface StoredWorker {
   heldTask: string | null;
   /** It let a dispatch time out and has not been heard from since. */
   suspect: boolean;
+  /** Drained by an operator (POST /workers/{id}/drain): no new task until undrained. Absent: not drained. */
+  draining?: boolean;
 }
 
 /** What placement knows of one worker: a snapshot, parsed once from the registry hash. */

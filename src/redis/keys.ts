@@ -42,6 +42,10 @@ export const Keys = {
   leaderEpoch: `${PREFIX}leader:epoch`,
   /** string: set when a worker let a dispatch time out; it gets no work until it is heard from again. */
   workerSuspect: (workerId: string) => `${PREFIX}worker:${workerId}:suspect`,
+  /** set: drained workers (POST /workers/{id}/drain): never given a task until undrained. The orchestrator's own key, not the v1 worker's hash; no TTL. */
+  draining: `${PREFIX}draining`,
+  /** string (24 h TTL): an Idempotency-Key's submission, keyed by the key's SHA-256: `{h: body hash, s: status, b: answer}` or a pending marker. */
+  idempotency: (keyHash: string) => `${PREFIX}idem:${keyHash}`,
   /** stream (capped): worker events that could not be applied, with the reason (DeadLetters). */
   deadEvents: `${PREFIX}events:dead`,
   /** string: the task a worker holds; the lock that keeps two tasks off one worker. */

@@ -65,12 +65,32 @@ export class WorkerIndex {
   private readonly eventCount = new Map<string, number>();
   /** At most one per worker, see LostAttemptCue. */
   private readonly cues = new Map<string, LostAttemptCue>();
+  /**
+   * Drained workers (Keys.draining, POST /workers/{id}/drain): never in the pool, whatever their
+   * status. Read on every resync (one SMEMBERS) and every registry read of a worker; changed at once
+   * by a drain made through this process. The claim scripts refuse a drained worker too.
+   */
+  private readonly draining = new Set<string>();
 
   constructor(
     private readonly workers: WorkersService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
     this.pool = new CandidatePool(config.scheduler);
+    workers.onDrainChange((id, draining) => this.setDraining(id, draining));
+  }
+
+  /** A drain (or undrain) of worker `id`: out of the pool (or back in it when IDLE and live). */
+  setDraining(id: string, draining: boolean): void {
+    if (draining) this.draining.add(id);
+    else this.draining.delete(id);
+    const e = this.entries.get(id);
+    if (e) this.sync(e, Date.now());
+  }
+
+  /** Whether worker `id` is drained, as this index knows. */
+  isDraining(id: string): boolean {
+    return this.draining.has(id);
   }
 
   /**
@@ -81,7 +101,13 @@ export class WorkerIndex {
   async resync(full = false): Promise<void> {
     const startedMs = Date.now();
     const before = new Map(this.eventCount);
-    const ids = await this.workers.registeredIds();
+    const [ids, drained] = await Promise.all([this.workers.registeredIds(), this.workers.drainingIds()]);
+    // Drains and undrains made through other replicas: the workers whose flag changed are synced below.
+    const drainedNow = new Set(drained);
+    const drainChanged = new Set(drained.filter((id) => !this.draining.has(id)));
+    for (const id of this.draining) if (!drainedNow.has(id)) drainChanged.add(id);
+    this.draining.clear();
+    for (const id of drained) this.draining.add(id);
     const known = new Set(ids);
     const toRead = full ? ids : ids.filter((id) => !(this.entries.get(id)?.heardAtMs ?? 0) || this.entries.get(id)!.heardAtMs < this.lastResyncMs);
     for (const w of await this.workers.readEntries(toRead)) {
@@ -89,6 +115,10 @@ export class WorkerIndex {
       else if (this.eventCount.get(w.id) === before.get(w.id)) this.put(w);
     }
     for (const id of [...this.entries.keys()]) if (!known.has(id) && this.eventCount.get(id) === before.get(id)) this.drop(id);
+    for (const id of drainChanged) {
+      const e = this.entries.get(id);
+      if (e) this.sync(e, Date.now());
+    }
     this.lastResyncMs = startedMs;
   }
 
@@ -101,6 +131,10 @@ export class WorkerIndex {
   }
 
   private put(w: StoredWorker) {
+    if (w.draining !== undefined) {
+      if (w.draining) this.draining.add(w.id);
+      else this.draining.delete(w.id);
+    }
     const prev = this.entries.get(w.id);
     const order = prev?.view.order ?? this.nextOrder++;
     const view = toWorkerView(w.id, w.hash, { heartbeatAlive: w.heartbeatAlive, nowMs: Date.now(), heartbeatTtlSec: this.config.heartbeatTtlSec, order });
@@ -118,7 +152,7 @@ export class WorkerIndex {
   /** Puts the worker in the placement pool, or takes it out, after any change to its entry. */
   private sync(e: Entry, nowMs: number) {
     this.updateStale(e, nowMs);
-    if (e.view.status === 'IDLE' && !e.view.stale) this.pool.add(e.view);
+    if (e.view.status === 'IDLE' && !e.view.stale && !this.draining.has(e.view.id)) this.pool.add(e.view);
     else this.pool.remove(e.view.id);
   }
 

@@ -10,6 +10,8 @@ export interface WorkerResponse {
   hardware: unknown;
   tags: unknown;
   stale: boolean;
+  /** Drained by an operator (POST /workers/{id}/drain): gets no new task; `status` stays what the worker says. */
+  draining: boolean;
   /** `extra_*` fields of the hash (task_id, last_task, ...). */
   extra: Record<string, string>;
   /** The task the orchestrator has this worker hold, if any. */
@@ -41,6 +43,7 @@ export function toWorkerResponse(w: StoredWorker, nowMs: number, heartbeatTtlSec
     hardware: parseJson(h.hardware_json),
     tags: parseJson(h.tags_json) ?? [],
     stale: isStale(h.last_seen, w.heartbeatAlive, nowMs, heartbeatTtlSec),
+    draining: w.draining === true,
     extra,
     current_task: w.heldTask,
   };

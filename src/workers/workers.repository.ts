@@ -12,6 +12,8 @@ export interface LostWorkerOutcome {
 }
 
 const READ_CHUNK = 500;
+/** Commands per worker in a registry read: HGETALL, PTTL, GET holder, EXISTS suspect, SISMEMBER draining. */
+const FIELDS_PER_WORKER = 5;
 /** Invalid ids are logged once each, up to this many (a flood of them must not flood the log). */
 const LOGGED_INVALID_IDS = 1000;
 
@@ -57,12 +59,12 @@ export class WorkersRepository {
   private async readChunk(ids: string[]): Promise<StoredWorker[]> {
     if (ids.length === 0) return [];
     const pipe = this.redis.cmd.pipeline();
-    for (const id of ids) pipe.hgetall(workerKey(id)).pttl(workerHeartbeatKey(id)).get(Keys.workerTask(id)).exists(Keys.workerSuspect(id));
+    for (const id of ids) pipe.hgetall(workerKey(id)).pttl(workerHeartbeatKey(id)).get(Keys.workerTask(id)).exists(Keys.workerSuspect(id)).sismember(Keys.draining, id);
     const sentMs = Date.now();
     const res = (await pipe.exec()) ?? [];
     const out: StoredWorker[] = [];
     ids.forEach((id, i) => {
-      const at = (k: number) => res[4 * i + k]?.[1];
+      const at = (k: number) => res[FIELDS_PER_WORKER * i + k]?.[1];
       // PTTL: -2 no key, -1 no expiry, else the milliseconds left.
       const pttl = typeof at(1) === 'number' ? (at(1) as number) : -2;
       out.push({
@@ -72,6 +74,7 @@ export class WorkersRepository {
         heartbeatExpiresAtMs: pttl >= 0 ? sentMs + pttl : null,
         heldTask: (at(2) as string | null) ?? null,
         suspect: at(3) === 1,
+        draining: at(4) === 1,
       });
     });
     return out;
@@ -82,6 +85,17 @@ export class WorkersRepository {
     if (!isValidWorkerId(id)) return null;
     const [w] = await this.readMany([id]);
     return w && Object.keys(w.hash).length > 0 ? w : null;
+  }
+
+  /** The drained workers (Keys.draining), one SMEMBERS. */
+  drainingIds(): Promise<string[]> {
+    return this.redis.cmd.smembers(Keys.draining);
+  }
+
+  /** Drains (or undrains) a worker; true when that changed its state. Kept in the orchestrator's own set, never in the v1 worker's hash. */
+  async setDraining(id: string, draining: boolean): Promise<boolean> {
+    if (!this.checkId(id, 'drain')) return false;
+    return (draining ? await this.redis.cmd.sadd(Keys.draining, id) : await this.redis.cmd.srem(Keys.draining, id)) === 1;
   }
 
   /** The worker was heard from: it may get work again. */

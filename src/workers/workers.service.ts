@@ -13,6 +13,7 @@ import { LostWorkerOutcome, WorkersRepository } from './workers.repository';
 @Injectable()
 export class WorkersService {
   private readonly log = new Logger('Workers');
+  private readonly drainListeners: ((id: string, draining: boolean) => void)[] = [];
 
   constructor(
     private readonly repo: WorkersRepository,
@@ -32,6 +33,30 @@ export class WorkersService {
     const w = await this.repo.readOne(id);
     if (!w) throw new DomainError('not_found', `Worker ${id} not found`);
     return toWorkerResponse(w, Date.now(), this.config.heartbeatTtlSec);
+  }
+
+  /**
+   * Drains a worker (`draining` true: it gets no new task, the one it runs finishes) or undrains it.
+   * Idempotent; 404 for a worker that is not registered. The flag is the orchestrator's own
+   * (Keys.draining), so it survives a restart of the orchestrator and of the worker; every claim
+   * script refuses a drained worker, whichever replica placed the task.
+   */
+  async setDraining(id: string, draining: boolean): Promise<WorkerResponse> {
+    const w = await this.repo.readOne(id);
+    if (!w) throw new DomainError('not_found', `Worker ${id.length > 80 ? `${id.slice(0, 76)}...` : id} not found`);
+    if (await this.repo.setDraining(id, draining)) this.log.log(`worker ${id} ${draining ? 'drained: no new tasks' : 'undrained: schedulable again'}`, { workerId: id });
+    for (const listener of this.drainListeners) listener(id, draining);
+    return toWorkerResponse({ ...w, draining }, Date.now(), this.config.heartbeatTtlSec);
+  }
+
+  /** Called after every drain or undrain made through this process (the scheduler's index listens). */
+  onDrainChange(listener: (id: string, draining: boolean) => void): void {
+    this.drainListeners.push(listener);
+  }
+
+  /** The drained workers' ids (one SMEMBERS). */
+  drainingIds(): Promise<string[]> {
+    return this.repo.drainingIds();
   }
 
   cutoffIso(nowMs: number): string {

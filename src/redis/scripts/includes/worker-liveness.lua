@@ -7,6 +7,7 @@
 local function worker_unavailable(w, cutoff_iso)
   if redis.call('EXISTS', holder_key(w)) == 1 then return 'busy' end
   if redis.call('EXISTS', {{Keys.workerSuspect(w)}}) == 1 then return 'suspect' end
+  if redis.call('SISMEMBER', {{Keys.draining}}, w) == 1 then return 'draining' end
   local f = redis.call('HMGET', worker_key(w), 'status', 'last_seen', 'protocol')
   if not f[1] then return 'gone' end
   if f[1] ~= 'IDLE' then return 'status ' .. f[1] end
