@@ -3,6 +3,7 @@
  * workers), the placement requirements derived from it at submission, and what the submit script
  * takes to dispatch a new task itself. Pure shapes, Nest-free.
  */
+import type { UpstreamRefs } from './upstream-refs';
 
 /** A task document as stored and sent to workers (after stage merging). */
 export interface TaskDocument {
@@ -31,6 +32,11 @@ export interface Requirements {
   enforceCpu: boolean;
   /** `spec.resources.tags`: a worker must carry every one of them. */
   tags: string[];
+  /**
+   * `spec.taskType`: a worker that advertises its executors must have one for it (TASK-SPEC
+   * section 4). Absent in records written before it was stored: then any worker runs it.
+   */
+  taskType?: string;
 }
 
 /** What placement needs of a queued task, stored once at submission in the `req` field. */
@@ -38,6 +44,8 @@ export interface StoredPlacement {
   requirements: Requirements;
   parallel: boolean;
   maxShards: number | null;
+  /** Only for a task whose spec references upstream results (`${prev.result.x}`): which tasks, resolved at dispatch. */
+  upstream?: UpstreamRefs;
 }
 
 /** What the submit script needs to dispatch a new task itself (submit-tasks.lua, `dispatch`). */

@@ -40,6 +40,13 @@ export interface WorkerView {
   tags: string[];
   /** Registration order, a stable tiebreak (lower = registered earlier). */
   order: number;
+  /**
+   * The task types it runs, as advertised in `env_json.executors` (WORKER_EXECUTORS); null or absent
+   * when it advertises none (the v1 fleet): then a candidate for every type. Set by the worker index.
+   */
+  executors?: string[] | null;
+  /** Task types it reported it has no executor for (learned from its failure reports; the index keeps them). */
+  refused?: string[];
 }
 
 export interface WorkerViewOptions {

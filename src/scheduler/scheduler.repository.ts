@@ -16,6 +16,8 @@ export interface ClaimRequest {
   workerId: string;
   strategy: string;
   reason: string;
+  /** A task whose spec references upstream results: the resolved document to send, or why it cannot be resolved. */
+  resolved?: { doc: string } | { error: string };
 }
 
 export interface FanOutRequest {
@@ -34,6 +36,9 @@ export interface QueuedTask {
   unschedulable: string | null;
   name: string | null;
 }
+
+/** claim-dispatch.lua's ARGV[11-12], only for a task with upstream references (none on the common path). */
+const resolvedArgs = (r: ClaimRequest): string[] => (!r.resolved ? [] : 'doc' in r.resolved ? [r.resolved.doc, ''] : ['', r.resolved.error]);
 
 const str = (v: string | number | null | undefined): string | null => (v === null || v === undefined ? null : String(v));
 
@@ -79,7 +84,7 @@ export class SchedulerRepository {
     const prefix = scriptPrefix(opts.nowMs, opts.fence);
     const args = (r: ClaimRequest | FanOutRequest): [string, (string | number)[]] =>
       r.kind === 'single'
-        ? [commandName('claim-dispatch'), [...prefix, r.taskId, r.workerId, opts.topic, r.strategy, r.reason, opts.cutoffIso, opts.ackDeadlineMs]]
+        ? [commandName('claim-dispatch'), [...prefix, r.taskId, r.workerId, opts.topic, r.strategy, r.reason, opts.cutoffIso, opts.ackDeadlineMs, ...resolvedArgs(r)]]
         : [commandName('dispatch-shards'), [...prefix, JSON.stringify({ parent: r.taskId, topic: opts.topic, strategy: r.strategy, reason: r.reason, cutoff: opts.cutoffIso, ack_deadline_ms: opts.ackDeadlineMs, shards: r.shards })]];
     type Sender = Record<string, (...a: (string | number)[]) => unknown>;
     if (reqs.length === 1) {
@@ -97,6 +102,21 @@ export class SchedulerRepository {
     }
     const res = (await pipe.exec()) ?? [];
     return res.map(([err, v]) => (err ? `error:${err.message}` : String(v)));
+  }
+
+  /**
+   * For tasks whose spec references upstream results: each task's stored document and each upstream
+   * task's stored result, in one round trip (only passes that dispatch such tasks pay it).
+   */
+  async upstreamInputs(taskIds: string[], upstreamIds: string[]): Promise<{ docs: (string | null)[]; results: (string | null)[] }> {
+    const pipe = this.redis.cmd.pipeline();
+    for (const id of taskIds) pipe.hget(Keys.task(id), 'doc');
+    for (const id of upstreamIds) pipe.hget(Keys.task(id), 'result');
+    const res = ((await pipe.exec()) ?? []).map(([err, v]) => {
+      if (err) throw err;
+      return (v as string | null) ?? null;
+    });
+    return { docs: res.slice(0, taskIds.length), results: res.slice(taskIds.length) };
   }
 
   async setUnschedulable(updates: { id: string; reason: string }[]): Promise<void> {

@@ -27,6 +27,8 @@ interface Entry {
   reportedStatus: string;
   /** When an event of this worker was last applied (0: never). */
   heardAtMs: number;
+  /** Task types it reported it has no executor for (until it registers again); see WorkerView.refused. */
+  refused: string[];
 }
 
 /**
@@ -138,13 +140,17 @@ export class WorkerIndex {
     const prev = this.entries.get(w.id);
     const order = prev?.view.order ?? this.nextOrder++;
     const view = toWorkerView(w.id, w.hash, { heartbeatAlive: w.heartbeatAlive, nowMs: Date.now(), heartbeatTtlSec: this.config.heartbeatTtlSec, order });
+    // Parsed once here: placement groups workers by requirement set, task type included.
+    view.executors = advertisedExecutors(w.hash.env_json);
+    const refused = prev?.refused ?? [];
+    if (refused.length > 0) view.refused = refused;
     // A worker that holds one of our tasks is busy whatever its own status field says.
     if (w.heldTask) view.status = 'RUNNING';
     const reportedStatus = view.status;
     if (w.suspect) view.status = 'SUSPECT';
     const now = Date.now();
     const aliveUntilMs = !w.heartbeatAlive ? -Infinity : (w.heartbeatExpiresAtMs ?? now + this.config.heartbeatTtlSec * 1000);
-    const e: Entry = { view, lastSeenMs: parseTime(w.hash.last_seen), aliveUntilMs, heldTask: w.heldTask, suspect: w.suspect, reportedStatus, heardAtMs: prev?.heardAtMs ?? 0 };
+    const e: Entry = { view, lastSeenMs: parseTime(w.hash.last_seen), aliveUntilMs, heldTask: w.heldTask, suspect: w.suspect, reportedStatus, heardAtMs: prev?.heardAtMs ?? 0, refused };
     this.entries.set(w.id, e);
     this.sync(e, now);
   }
@@ -173,6 +179,8 @@ export class WorkerIndex {
     }
     const fromWorker = !('source' in ev && ev.source);
     if (ev.type === 'REGISTER' || !e) {
+      // Registered again: it may run other task types now (what it advertises is read below).
+      if (e && ev.type === 'REGISTER') e.refused = [];
       // New to us: read its registry entry once (hardware, tags) rather than trust the event.
       await this.refresh(ev.worker_id);
       const now = this.entries.get(ev.worker_id);
@@ -216,6 +224,14 @@ export class WorkerIndex {
   private onOurStatus(e: Entry, ev: Extract<WorkerEvent, { type: 'STATUS' }>) {
     const taskId = ev.extra?.task_id;
     const lastTask = ev.extra?.last_task;
+    const refusedType = ev.extra?.no_executor;
+    if (typeof refusedType === 'string' && !e.refused.includes(refusedType)) {
+      // finish-task.lua: the worker reported it has no executor for this type. A new view (the
+      // pool's groups are keyed on the fields of the view they hold); sync() puts it in their place.
+      e.refused = [...e.refused, refusedType];
+      this.pool.remove(e.view.id);
+      e.view = { ...e.view, refused: e.refused };
+    }
     if (ev.status === 'RUNNING' && typeof taskId === 'string') e.heldTask = taskId;
     else if (typeof lastTask === 'string' && lastTask === e.heldTask) e.heldTask = null;
     const cue = this.cues.get(e.view.id);
@@ -320,6 +336,21 @@ export class WorkerIndex {
     e.view.stale = !(nowMs <= e.aliveUntilMs) || !(nowMs - e.lastSeenMs <= ttlMs);
   }
 
+}
+
+/**
+ * `env_json.executors` (our worker's WORKER_EXECUTORS, docs/protocol.md): the task types the worker
+ * runs; null when it advertises none or the field is not a list (then any type may go there).
+ */
+export function advertisedExecutors(envJson: string | undefined): string[] | null {
+  if (!envJson || !envJson.includes('executors')) return null;
+  try {
+    const env = JSON.parse(envJson) as unknown;
+    const list = typeof env === 'object' && env !== null ? (env as Record<string, unknown>).executors : undefined;
+    return Array.isArray(list) ? list.filter((t): t is string => typeof t === 'string') : null;
+  } catch {
+    return null;
+  }
 }
 
 /** ISO time to ms; NaN when missing or unparseable (the worker then counts as stale). */

@@ -112,6 +112,8 @@ export class TasksService {
     const id = ids.get(d.key)!;
     const deps = [...new Set([...d.dependsOnKeys.map((k) => ids.get(k)!), ...d.dependsOnIds])];
     const placement: StoredPlacement = { requirements: d.requirements, parallel: d.parallel, maxShards: d.maxShards };
+    // Only a task whose spec references upstream results: the scheduler resolves them at dispatch.
+    if (d.upstream) placement.upstream = { tasks: Object.fromEntries(Object.entries(d.upstream.stages).map(([name, key]) => [name, ids.get(key)!])), direct: d.upstream.direct };
     return {
       id,
       key: d.key,

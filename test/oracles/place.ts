@@ -25,8 +25,18 @@ export function isSchedulable(w: WorkerView): boolean {
 export function candidatesFor(task: PlacementTask, workers: Iterable<WorkerView>): WorkerView[] {
   const excluded = new Set(task.excludeWorkers);
   return [...workers]
-    .filter((w) => isSchedulable(w) && !excluded.has(w.id) && checkFit(task.requirements, w) === null)
+    .filter((w) => isSchedulable(w) && !excluded.has(w.id) && runsType(w, task.requirements.taskType) && checkFit(task.requirements, w) === null)
     .sort((a, b) => a.order - b.order);
+}
+
+/**
+ * The executor rule, written out here rather than taken from checkFit: a worker that advertises
+ * executors runs only those types; one that advertises none runs any type it has not refused.
+ */
+export function runsType(w: WorkerView, type: string | undefined): boolean {
+  if (type === undefined) return true;
+  if (Array.isArray(w.executors)) return w.executors.includes(type);
+  return !(w.refused ?? []).includes(type);
 }
 
 /** Strategy from idle capacity versus demand, summing the candidates' weights here. */

@@ -3,14 +3,16 @@
 -- ARGV: [1-3] now (ms), now (ISO), fence (includes/args.lua; unfenced); [4] task id, [5] worker id,
 --   [6] 'succeeded' | 'failed', [7] result JSON or error text, [8] retry backoff cap (s),
 --   [9] attempt number or '' (v1 events carry none).
--- Returns: 'done' ('done:queued' when dependents became ready), 'parent_ready:<id>', 'retry',
--- 'failed', or 'ignored:<why>'.
+-- Returns: 'done' ('done:queued' when dependents became ready), 'parent_ready:<id>', 'retry'
+-- (also for a worker without an executor for the type: queued again, no retry counted), 'failed',
+-- or 'ignored:<why>'.
 -- Race prevented: duplicated or late events. Only the worker that holds the current attempt can
 -- change the task, once; a shard is counted into its parent exactly once.
 --- @include "keys"
 --- @include "release-worker"
 --- @include "succeed"
 --- @include "fail-attempt"
+--- @include "refuse-attempt"
 
 local id, w, outcome = ARGV[4], ARGV[5], ARGV[6]
 local k = tkey(id)
@@ -24,4 +26,7 @@ if (f[1] ~= 'DISPATCHED' and f[1] ~= 'RUNNING') or f[2] ~= w then
   return 'ignored:not_held' .. (released and ':released' or '')
 end
 if outcome == 'succeeded' then return succeed(id, w, ARGV[7], f) end
+-- No executor for the type on that worker: not a retry (includes/refuse-attempt.lua).
+local refused = refused_type(ARGV[7])
+if refused then return refuse_attempt(id, w, ARGV[7], refused) end
 return fail_attempt(id, w, ARGV[7], tonumber(ARGV[8]))

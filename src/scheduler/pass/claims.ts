@@ -7,6 +7,7 @@ import { shardRows } from '../sharding/shard-rows';
 import type { WorkerIndex } from '../worker-index';
 import type { PassPlan, Planned } from './plan';
 import type { PlacementCache } from './placements';
+import { resolveUpstream } from './upstream';
 
 /** What sending a plan did. */
 export interface ClaimsSent {
@@ -47,6 +48,7 @@ export class Claims {
       await this.repo.setUnschedulable(unschedulable);
       if (planned.length === 0) return null;
       await this.buildShards(planned);
+      await resolveUpstream(planned, this.repo, this.config.resultsDir);
     } catch (err) {
       // No claim was sent: the workers marked busy by the plan are whatever Redis says they are.
       await this.refreshAll(planned.flatMap((p) => p.workers));
@@ -81,6 +83,13 @@ export class Claims {
       return true;
     }
     p.workers.forEach((w) => refresh.add(w));
+    if (r === 'failed') {
+      // Its upstream references could not be resolved (claim-dispatch.lua failed it, no retry).
+      this.placements.forget(p.req.taskId);
+      const resolved = p.req.kind === 'single' ? p.req.resolved : undefined;
+      this.log.warn(`${p.name} failed: ${resolved && 'error' in resolved ? resolved.error : 'its upstream references could not be resolved'}`, { taskId: p.req.taskId });
+      return false;
+    }
     this.metrics.claimsRefused.inc({ reason: r.startsWith('error:') ? 'error' : r.replace(/^worker:status .*/, 'worker:status') });
     if (r === 'no_subscriber') {
       this.log.warn(`nobody is subscribed to topic "${this.config.taskTopic}"; ${p.name} stays queued`, { taskId: p.req.taskId });

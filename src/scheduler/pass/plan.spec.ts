@@ -12,6 +12,7 @@ import { type Fleet, newPlan, type PassPlan, planTask } from './plan';
 
 const POLICY: SchedulerWeights = { cpuOnlyWeight: 0.6, gpuWeight: 1, highAvailRatio: 2, lowAvailRatio: 0.6, maxAutoShards: 8 };
 const GiB = 1024 ** 3;
+const TYPES = ['echo', 'inference', 'rag'];
 
 function worker(id: string, order: number, o: Partial<WorkerView> = {}): WorkerView {
   return { id, order, status: 'IDLE', stale: false, cores: 8, memoryBytes: 32 * GiB, gpus: [], tags: [], ...o };
@@ -68,7 +69,7 @@ interface QueueEntry {
 }
 const task = (id: string, requirements: Requirements, o: Partial<StoredPlacement> & Omit<Partial<QueueEntry>, 'placement'> = {}): QueueEntry => ({
   id,
-  placement: { requirements, parallel: o.parallel ?? false, maxShards: o.maxShards ?? null },
+  placement: { requirements, parallel: o.parallel ?? false, maxShards: o.maxShards ?? null, ...(o.upstream ? { upstream: o.upstream } : {}) },
   exclude: o.exclude,
   unschedulable: o.unschedulable,
 });
@@ -170,6 +171,38 @@ describe('planTask', () => {
     expect(plan.unschedulable).toEqual([{ id: 't', reason }]);
   });
 
+  it('a worker that advertises executors gets only those task types; one that advertises none gets any', () => {
+    const fleet = new ListFleet([
+      worker('echo-only', 0, { executors: ['echo', 'inference', 'command'] }),
+      worker('v1', 1, { executors: null }),
+      worker('rag', 2, { executors: ['rag'] }),
+    ]);
+    const plan = planQueue(fleet, [task('r1', req({ taskType: 'rag' })), task('r2', req({ taskType: 'rag' })), task('r3', req({ taskType: 'rag' })), task('e', req({ taskType: 'echo' }))], 9);
+    // first-fit (short capacity): v1 then rag; never echo-only, which stays free for the echo task.
+    expect(claims(plan)).toEqual([
+      ['r1', 'first-fit', 'v1'],
+      ['r2', 'first-fit', 'rag'],
+      ['e', 'first-fit', 'echo-only'],
+    ]);
+    // r3 only waits: registered workers (busy now) run rag.
+    expect(plan.unschedulable).toEqual([]);
+  });
+
+  it('a task type no registered worker runs waits with a reason naming the type', () => {
+    const fleet = new ListFleet([worker('a', 0, { executors: ['echo', 'inference'] }), worker('b', 1, { executors: ['echo', 'command'] }), worker('old', 2, { refused: ['rag'] })]);
+    const plan = planQueue(fleet, [task('t', req({ taskType: 'rag' })), task('ok', req({ taskType: 'echo' }))]);
+    expect(claims(plan)).toEqual([['ok', 'best-fit', 'a']]);
+    expect(plan.unschedulable).toEqual([{ id: 't', reason: 'no registered worker runs task type "rag" (workers advertise: echo, inference, command; reported having none: old)' }]);
+  });
+
+  it('a task that reads upstream results is not fanned out', () => {
+    const fleet = new ListFleet(Array.from({ length: 4 }, (_, i) => worker(`g${i}`, i, { gpus: gpus(1) })));
+    const upstream = { tasks: { prev: 'id-1' }, direct: ['prev'] };
+    const plan = planQueue(fleet, [task('p', req({ gpu: gpuReq(1) }), { parallel: true, upstream })]);
+    expect(claims(plan)).toEqual([['p', 'best-fit', 'g0']]);
+    expect(plan.planned[0].upstream).toEqual(upstream);
+  });
+
   it('a retried task avoids the worker it failed on, unless no other fits', () => {
     const fleet = new ListFleet([worker('failed', 0, { cores: 4 }), worker('other', 1, { cores: 64 }), worker('only-gpu', 2, { gpus: gpus(1) })]);
     const plan = planQueue(fleet, [task('retry', req({ cpu: 2 }), { exclude: 'failed' }), task('gpu-retry', req({ gpu: gpuReq(1) }), { exclude: 'only-gpu' })], 1);
@@ -208,8 +241,12 @@ describe('planTask', () => {
       gpus: fc.integer({ min: 0, max: 8 }),
       status: fc.constantFrom('IDLE', 'IDLE', 'IDLE', 'RUNNING'),
       stale: fc.integer({ min: 0, max: 9 }).map((n) => n === 0),
+      // null: advertises nothing (the v1 fleet), a candidate for every type it has not refused.
+      executors: fc.option(fc.subarray(TYPES), { nil: null }),
+      refused: fc.subarray(TYPES),
     });
     const queued = fc.record({
+      taskType: fc.option(fc.constantFrom(...TYPES), { nil: undefined }),
       cpu: fc.integer({ min: 1, max: 48 }),
       memGiB: fc.integer({ min: 0, max: 128 }),
       gpus: fc.integer({ min: 0, max: 4 }),
@@ -221,9 +258,9 @@ describe('planTask', () => {
     fc.assert(
       fc.property(fc.array(shape, { maxLength: 12 }), fc.array(queued, { maxLength: 15 }), fc.nat(20), (shapes, tasks, extraDemand) => {
         const views = () =>
-          shapes.map((s, i) => worker(`w${i}`, i, { cores: s.cores, memoryBytes: s.memGiB === null ? null : s.memGiB * GiB, gpus: gpus(s.gpus), status: s.status, stale: s.stale }));
+          shapes.map((s, i) => worker(`w${i}`, i, { cores: s.cores, memoryBytes: s.memGiB === null ? null : s.memGiB * GiB, gpus: gpus(s.gpus), status: s.status, stale: s.stale, executors: s.executors, refused: s.refused }));
         const queue = tasks.map((t, i) =>
-          task(`t${i}`, req({ cpu: t.cpu, memoryBytes: t.memGiB * GiB, gpu: t.gpus ? gpuReq(t.gpus) : null, replicas: t.replicas }), {
+          task(`t${i}`, req({ cpu: t.cpu, memoryBytes: t.memGiB * GiB, gpu: t.gpus ? gpuReq(t.gpus) : null, replicas: t.replicas, taskType: t.taskType }), {
             parallel: t.parallel,
             maxShards: t.maxShards,
             exclude: t.exclude === null ? undefined : `w${t.exclude}`,

@@ -4,6 +4,7 @@
  * reservation call it; src/scheduler/pass/plan.spec.ts tests it with in-memory fleets.
  */
 import type { Requirements, StoredPlacement } from '../../contracts/stored-task';
+import type { UpstreamRefs } from '../../contracts/upstream-refs';
 import type { CandidateGroup, CandidatePool } from '../placement/candidate-pool';
 import { chooseStrategyFor, unschedulableReason } from '../placement/place';
 import type { SchedulerWeights, Strategy, WorkerView } from '../placement/types';
@@ -30,6 +31,8 @@ export interface Planned {
   workers: string[];
   /** The task's requirements (a fan-out's shards inherit them). */
   requirements: Requirements;
+  /** The upstream tasks its spec references (resolved before the claim, Claims.resolveUpstream). */
+  upstream?: UpstreamRefs;
 }
 
 /** What one pass has decided so far. */
@@ -83,7 +86,8 @@ export function planTask(plan: PassPlan, task: PlanTask, placement: StoredPlacem
     if (why !== (task.unschedulable ?? '')) plan.unschedulable.push({ id: task.id, reason: why });
     return false;
   }
-  const choice = chooseStrategyFor({ parallel: placement.parallel, available: group.available(exclude), count: group.count(exclude), demand: plan.demand, weights: policy });
+  // A task that reads upstream results is not fanned out: its document is resolved for one worker.
+  const choice = chooseStrategyFor({ parallel: placement.parallel && !placement.upstream, available: group.available(exclude), count: group.count(exclude), demand: plan.demand, weights: policy });
   plan.demand = Math.max(1, plan.demand - 1);
   const shards = choice.strategy === 'data-parallel' ? shardCount(req.replicas, group.count(exclude), placement.maxShards, policy.maxAutoShards) : 1;
   // The index sweeps stale workers out once a second; the ones picked are checked now. One that
@@ -108,7 +112,7 @@ export function planTask(plan: PassPlan, task: PlanTask, placement: StoredPlacem
   let w = pick(group, strategy, exclude);
   while (w && !usable(plan, w)) w = pick(group, strategy, exclude);
   if (!w) return false; // every candidate had gone stale: the next pass says why
-  plan.planned.push({ req: { kind: 'single', taskId: task.id, workerId: w.id, strategy, reason: choice.reason }, name, workers: [w.id], requirements: req });
+  plan.planned.push({ req: { kind: 'single', taskId: task.id, workerId: w.id, strategy, reason: choice.reason }, name, workers: [w.id], requirements: req, upstream: placement.upstream });
   plan.fleet.markBusy(w.id);
   return true;
 }

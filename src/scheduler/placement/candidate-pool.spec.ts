@@ -113,9 +113,12 @@ describe('CandidatePool', () => {
     const all: WorkerView[] = [];
     for (let i = 0; i < 200; i++) {
       const s = shapes[rand(shapes.length)]();
-      all.push(worker(`w${i}`, i, s.cores, s.gpus, s.mem));
+      // Some advertise executors (only those types), some refused a type, most advertise nothing.
+      const executors = [null, null, ['echo'], ['echo', 'rag'], ['inference']][rand(5)];
+      all.push({ ...worker(`w${i}`, i, s.cores, s.gpus, s.mem), executors, refused: rand(8) === 0 ? ['rag'] : [] });
     }
-    const reqs = [req(2), req(8, 0, 20 * GiB), req(4, 1), req(16, 2), req(12), req(64)];
+    const typed = (r: Requirements, taskType: string): Requirements => ({ ...r, taskType });
+    const reqs = [req(2), req(8, 0, 20 * GiB), req(4, 1), req(16, 2), req(12), req(64), typed(req(2), 'rag'), typed(req(4, 1), 'echo'), typed(req(2), 'inference')];
     const pool = new CandidatePool(weights);
     reqs.slice(0, 3).forEach((r) => pool.group(r, 0)); // some groups exist before the workers do
     for (let step = 0; step < 2000; step++) {

@@ -23,8 +23,25 @@ const RATIO_EPSILON = 1e-9;
 /** null when `w` can run a task with these requirements, else the first reason it cannot. */
 export function checkFit(req: Requirements, w: WorkerView): string | null {
   return (
-    checkCores(req, w) ?? checkMemory(req, w) ?? checkGpus(req, w) ?? checkEnforceCpu(req, w) ?? checkTags(req, w)
+    checkExecutor(req, w) ??
+    checkCores(req, w) ??
+    checkMemory(req, w) ??
+    checkGpus(req, w) ??
+    checkEnforceCpu(req, w) ??
+    checkTags(req, w)
   );
+}
+
+/**
+ * A worker that advertises its executors runs only those task types; one that advertises none (the
+ * v1 fleet) runs every type, except those it reported it has no executor for (WorkerView.refused).
+ */
+export function checkExecutor(req: Requirements, w: WorkerView): string | null {
+  const type = req.taskType;
+  if (type === undefined) return null;
+  if (w.executors && !w.executors.includes(type)) return `no executor for task type "${type}" (advertises: ${w.executors.join(', ') || 'none'})`;
+  if (w.refused?.includes(type)) return `reported it has no executor for task type "${type}"`;
+  return null;
 }
 
 function checkCores(req: Requirements, w: WorkerView): string | null {
@@ -97,6 +114,7 @@ export function unschedulableReason(req: Requirements, allRegistered: Iterable<W
   const live = registered.filter((w) => !w.stale).sort(byOrder);
   if (live.length === 0) return `no live workers registered (${registered.length} stale)`;
 
+  if (live.every((w) => checkExecutor(req, w) !== null)) return noExecutorReason(req.taskType!, live);
   const misfits: string[] = [];
   for (const w of live) {
     const reason = checkFit(req, w);
@@ -106,6 +124,15 @@ export function unschedulableReason(req: Requirements, allRegistered: Iterable<W
   const listed = misfits.slice(0, MAX_LISTED_WORKERS);
   const rest = misfits.length - listed.length;
   return `no registered worker fits: ${listed.join('; ')}${rest > 0 ? `; and ${rest} more` : ''}`;
+}
+
+/** `no registered worker runs task type "rag" (workers advertise: echo, inference, command)`. */
+function noExecutorReason(type: string, live: WorkerView[]): string {
+  const advertised = [...new Set(live.flatMap((w) => w.executors ?? []))];
+  const refused = live.filter((w) => !w.executors).map((w) => w.id);
+  const listed = refused.slice(0, MAX_LISTED_WORKERS).join(', ') + (refused.length > MAX_LISTED_WORKERS ? ` and ${refused.length - MAX_LISTED_WORKERS} more` : '');
+  const parts = [advertised.length > 0 ? `workers advertise: ${advertised.join(', ')}` : '', refused.length > 0 ? `reported having none: ${listed}` : ''];
+  return `no registered worker runs task type ${JSON.stringify(type)} (${parts.filter(Boolean).join('; ')})`;
 }
 
 // ---------------------------------------------------------------------------

@@ -147,6 +147,7 @@ describe('the example documents (examples/)', () => {
       gpu: { type: 'a100', count: 2, memoryBytes: null },
       enforceCpu: false,
       tags: ['a100'],
+      taskType: 'dpo',
     });
   });
 
@@ -164,6 +165,7 @@ describe('the example documents (examples/)', () => {
       gpu: null,
       enforceCpu: true,
       tags: [],
+      taskType: 'inference',
     });
     expect(draft.doc.metadata.annotations).toEqual({
       description: 'Text generation on CPU with a small instruct model',
@@ -493,7 +495,7 @@ describe('validation of a document', () => {
       owner: 'alice',
       taskType: 'inference',
       doc: BASE,
-      requirements: { replicas: 1, cpu: 4, memoryBytes: 8 * Gi, gpu: null, enforceCpu: false, tags: [] },
+      requirements: { replicas: 1, cpu: 4, memoryBytes: 8 * Gi, gpu: null, enforceCpu: false, tags: [], taskType: 'inference' },
       priority: 0,
       maxRetries: null,
       backoffSec: null,

@@ -8,6 +8,7 @@
  */
 import { cloneJson, deepMerge, isPlainObject, PlainObject } from '../../contracts/plain-data';
 import { parseCpuQuantity, parseMemoryQuantity } from '../../contracts/quantities';
+import { findReferences } from '../../contracts/upstream-refs';
 import { GpuRequirement, Requirements, SpecError, TaskDocument, TaskDraft, TooManyTasksError } from './task-draft';
 import { loadWithJsYaml } from './yaml-fast-path';
 import { DEFAULT_MAX_DOCUMENTS, loadWithYaml, MAX_NESTING_DEPTH, ParseSubmissionOptions, tooManyDocuments } from './yaml-slow-path';
@@ -282,7 +283,8 @@ function readTask(doc: PlainObject): TaskFields {
 
   const spec = root.field('spec').required().mapping();
   const taskType = spec.field('taskType').required().string();
-  const requirements = readRequirements(spec);
+  // The task type is part of the requirement set: placement groups workers by it (TASK-SPEC section 4).
+  const requirements: Requirements = { ...readRequirements(spec), taskType };
   const priority = spec.field('priority').ifPresent((f) => f.integer(-PRIORITY_LIMIT, PRIORITY_LIMIT)) ?? 0;
 
   const retry = spec.field('retry').ifPresent((f) => f.mapping());
@@ -376,7 +378,11 @@ function expandDocument(document: unknown, docIndex: number, maxNameLength: numb
   const spec = root.field('spec').required().mapping();
 
   const unitList = readUnitList(spec, maxNameLength);
-  if (!unitList) return [buildDraft(`d${docIndex}`, plainDocument(document), [])];
+  if (!unitList) {
+    const doc = plainDocument(document);
+    checkReferences(doc, new Set());
+    return [buildDraft(`d${docIndex}`, doc, [])];
+  }
 
   const baseName = root.field('metadata').required().mapping().field('name').required().string();
   const baseIds = spec.field('dependsOn').ifPresent((f) => f.stringList()) ?? [];
@@ -499,16 +505,48 @@ function expandUnits(
   if ('cycle' in ordering) throw new DocumentIssue(list.path, `dependency cycle ${ordering.cycle.join(' -> ')}`);
 
   const unitsByName = new Map(list.units.map((unit) => [unit.name, unit]));
+  // Every stage upstream of each one, transitively (the order puts a unit after all it waits for).
+  const ancestors = new Map<string, Set<string>>();
+  for (const name of ordering.order) {
+    const all = new Set<string>();
+    for (const dep of waitsFor.get(name) ?? []) {
+      all.add(dep);
+      for (const a of ancestors.get(dep) ?? []) all.add(a);
+    }
+    ancestors.set(name, all);
+  }
   return ordering.order.map((name) => {
     const unit = unitsByName.get(name) as Unit;
     const doc = effectiveDocument(document, `${baseName}:${name}`, unit, externalIds.get(name) ?? []);
     try {
-      return buildDraft(keyOf(name), doc, (waitsFor.get(name) ?? []).map(keyOf));
+      const named = checkReferences(doc, ancestors.get(name) ?? new Set());
+      const draft = buildDraft(keyOf(name), doc, (waitsFor.get(name) ?? []).map(keyOf));
+      if (named.size === 0) return draft;
+      const direct = waitsFor.get(name) ?? [];
+      const stages = Object.fromEntries([...new Set([...direct, ...named])].map((stage) => [stage, keyOf(stage)]));
+      return { ...draft, upstream: { stages, direct } };
     } catch (err) {
       if (err instanceof DocumentIssue) throw locateInUnit(err, unit);
       throw err;
     }
   });
+}
+
+/**
+ * The stages the `${<stage>.result...}` and `${<stage>.task_id}` references of the document's spec
+ * name (TASK-SPEC section 2); each must be upstream of the task, or the document is refused with the
+ * path of the string that names it.
+ */
+function checkReferences(doc: PlainObject, upstream: Set<string>): Set<string> {
+  const named = new Set<string>();
+  for (const { path, ref } of findReferences(doc.spec, ['spec'])) {
+    if (!upstream.has(ref.stage)) {
+      const known = upstream.size > 0 ? `upstream stages: ${[...upstream].join(', ')}` : 'this task has no upstream stage';
+      throw new DocumentIssue(path, `${ref.text} names no stage upstream of this task (${known})`);
+    }
+    named.add(ref.stage);
+  }
+  return named;
 }
 
 function checkUniqueNames(list: UnitList): void {

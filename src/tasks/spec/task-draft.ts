@@ -34,6 +34,11 @@ export interface TaskDraft {
   dependsOnKeys: string[];
   /** Ids of tasks from earlier submissions (the service checks they exist). */
   dependsOnIds: string[];
+  /**
+   * Only when the spec references upstream results (`${prev.result.x}`): the stages it names and its
+   * direct upstream stages, by name → draft key (the service turns keys into task ids: StoredPlacement.upstream).
+   */
+  upstream?: { stages: Record<string, string>; direct: string[] };
 }
 
 /** A refusal: `path` is the field path (`spec.resources.hardware.memory`), `message` is the full sentence. */

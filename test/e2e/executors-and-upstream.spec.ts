@@ -1,0 +1,191 @@
+import { Redis } from 'ioredis';
+import {
+  DispatchMessage,
+  isoNow,
+  TASKS_EVENTS_CHANNEL,
+  WORKER_IDS_KEY,
+  workerHeartbeatKey,
+  workerKey,
+  WORKERS_EVENTS_CHANNEL,
+} from '../../src/contracts/protocol';
+import { CPU_HW } from '../support/fake-worker';
+import { taskIds as ids, TestStack, taskYaml } from '../support/test-app';
+import { waitFor } from '../support/wait-for';
+
+/**
+ * A v1 worker (PROTOCOL section 1 and 2) that advertises `env.executors` as our worker does
+ * (WORKER_EXECUTORS; null: advertises nothing, as the v1 fleet), records every dispatch addressed
+ * to it, and answers each: success, or our worker's "no executor" failure for a type it lacks.
+ */
+class RecordingWorker {
+  readonly received: DispatchMessage[] = [];
+  private readonly cmd: Redis;
+  private readonly sub: Redis;
+
+  constructor(
+    url: string,
+    readonly id: string,
+    private readonly opts: { executors: string[] | null; runs?: (type: string) => boolean; result?: (msg: DispatchMessage) => unknown },
+  ) {
+    this.cmd = new Redis(url, { maxRetriesPerRequest: 1 });
+    this.sub = new Redis(url, { maxRetriesPerRequest: 1 });
+  }
+
+  async start(): Promise<this> {
+    const now = isoNow();
+    const env = this.opts.executors ? { worker: 'test', executors: this.opts.executors } : { python: '3.11' };
+    await this.cmd.sadd(WORKER_IDS_KEY, this.id);
+    await this.cmd.hset(workerKey(this.id), { worker_id: this.id, status: 'STARTING', started_at: now, pid: '1', env_json: JSON.stringify(env), hardware_json: JSON.stringify(CPU_HW()), tags_json: '[]', last_seen: now });
+    await this.cmd.setex(workerHeartbeatKey(this.id), 120, now);
+    this.sub.on('message', (_c: string, raw: string) => void this.onDispatch(raw));
+    await this.sub.subscribe('tasks');
+    await this.cmd.publish(WORKERS_EVENTS_CHANNEL, JSON.stringify({ type: 'REGISTER', worker_id: this.id, status: 'STARTING', ts: now }));
+    await this.status('IDLE');
+    return this;
+  }
+
+  private async status(status: string, extra: Record<string, string> = {}) {
+    const now = isoNow();
+    const fields: Record<string, string> = { status, last_seen: now };
+    for (const [k, v] of Object.entries(extra)) fields[`extra_${k}`] = v;
+    await this.cmd.hset(workerKey(this.id), fields);
+    await this.cmd.publish(WORKERS_EVENTS_CHANNEL, JSON.stringify({ type: 'STATUS', worker_id: this.id, status, ts: now, extra }));
+  }
+
+  private async onDispatch(raw: string) {
+    const msg = JSON.parse(raw) as DispatchMessage;
+    if (msg.assigned_worker !== this.id) return;
+    this.received.push(msg);
+    await this.status('RUNNING', { task_id: msg.task_id });
+    const runs = this.opts.runs ?? ((t: string) => this.opts.executors?.includes(t) ?? true);
+    const report = runs(msg.task_type)
+      ? { type: 'TASK_SUCCEEDED', result: this.opts.result ? this.opts.result(msg) : { ok: true } }
+      : // What src/agent/task-runner.ts reports for a type it has no executor for.
+        { type: 'TASK_FAILED', error: `no executor for taskType ${msg.task_type} on this worker` };
+    await this.cmd.publish(TASKS_EVENTS_CHANNEL, JSON.stringify({ ...report, worker_id: this.id, task_id: msg.task_id, ts: isoNow() }));
+    await this.status('IDLE', { last_task: msg.task_id });
+  }
+
+  close() {
+    this.sub.disconnect();
+    this.cmd.disconnect();
+  }
+}
+
+describe('placement knows executors (issue 12)', () => {
+  let s: TestStack;
+  const workers: RecordingWorker[] = [];
+  const worker = async (id: string, opts: ConstructorParameters<typeof RecordingWorker>[2]) => {
+    const w = await new RecordingWorker(s.redis.url, id, opts).start();
+    workers.push(w);
+    await waitFor(async () => (await s.http().get(`/workers/${id}`).set(s.authHeader())).status === 200, { what: `worker ${id} registered` });
+    return w;
+  };
+  beforeEach(async () => {
+    s = await new TestStack().start();
+  });
+  afterEach(async () => {
+    for (const w of workers.splice(0)) w.close();
+    await s.stop();
+  });
+
+  it('a rag task never goes to a worker without a rag executor; with only such workers it waits, naming rag', async () => {
+    const echo = await worker('w-echo', { executors: ['echo', 'inference', 'command'] });
+    const rag = await s.submit(taskYaml({ name: 'rag-1', taskType: 'rag' }));
+    expect(rag.status).toBe(200);
+    const [ragId] = ids(rag);
+    const waiting = await waitFor(async () => {
+      const t = await s.task(ragId);
+      return t.unschedulable ? t : null;
+    }, { what: 'the rag task to be unschedulable' });
+    expect(waiting).toMatchObject({ status: 'PENDING', retries: 0, unschedulable: 'no registered worker runs task type "rag" (workers advertise: echo, inference, command)' });
+    // The echo worker still runs what it advertises.
+    const e = await s.submit(taskYaml({ name: 'echo-1', taskType: 'echo' }));
+    expect((await s.waitForStatus(ids(e)[0], 'DONE')).assigned_worker).toBe('w-echo');
+
+    // A worker that advertises nothing is a candidate for every type (the v1 fleet). This one has no
+    // rag executor after all: its failure costs no retry, and it is not offered rag again.
+    const v1 = await worker('w-v1', { executors: null, runs: (t) => t !== 'rag' });
+    const refused = await waitFor(async () => {
+      const t = await s.task(ragId);
+      return t.unschedulable?.includes('w-v1') ? t : null;
+    }, { what: 'the rag task to be unschedulable again, naming w-v1' });
+    expect(refused.status).toBe('PENDING');
+    expect(refused.retries).toBe(0);
+    expect(refused.unschedulable).toBe('no registered worker runs task type "rag" (workers advertise: echo, inference, command; reported having none: w-v1)');
+    expect(refused.attempts.length).toBeGreaterThanOrEqual(1);
+    expect(refused.attempts.every((a: { outcome: string; worker: string }) => a.outcome === 'refused' && a.worker === 'w-v1')).toBe(true);
+    expect(v1.received.filter((m) => m.task_type === 'rag').length).toBe(refused.attempts.length);
+
+    // A worker that advertises rag takes it, and every rag task after it.
+    const ragWorker = await worker('w-rag', { executors: ['rag'] });
+    expect((await s.waitForStatus(ragId, 'DONE')).assigned_worker).toBe('w-rag');
+    const more = await s.submit([1, 2, 3, 4].map((i) => taskYaml({ name: `rag-${i + 1}`, taskType: 'rag' })).join('---\n'));
+    for (const id of ids(more)) expect((await s.waitForStatus(id, 'DONE')).assigned_worker).toBe('w-rag');
+    expect(ragWorker.received.length).toBe(5);
+
+    // Every dispatch the echo worker ever received was a type it advertises.
+    expect(echo.received.map((m) => m.task_type)).toEqual(['echo']);
+    expect(v1.received.every((m) => m.task_type === 'rag')).toBe(true);
+  });
+});
+
+describe('stages read upstream results (issue 12)', () => {
+  let s: TestStack;
+  beforeEach(async () => {
+    s = await new TestStack().start();
+  });
+  afterEach(() => s.stop());
+
+  const pipeline = (next: string) => `apiVersion: mloc/v1
+kind: Pipeline
+metadata: {name: pipe}
+spec:
+  taskType: echo
+  resources: {replicas: 1, hardware: {cpu: 1, memory: 1Gi}}
+  stages:
+    - name: prev
+    - name: next
+      spec: ${next}
+`;
+  const results = (msg: DispatchMessage) => ((msg.task.metadata as { name: string }).name === 'pipe:prev' ? { x: 42, label: 'abc', list: [1, 2] } : { ok: true });
+
+  it('a stage reading ${prev.result.x}: the worker receives the resolved document and _upstreamResults', async () => {
+    const w = await s.worker({ id: 'w1', behaviour: 'succeed', result: results });
+    const res = await s.submit(pipeline('{value: "${prev.result.x}", text: "n=${prev.result.x}", id: "${prev.task_id}", list: "${prev.result.list}", shell: "echo ${HOME}"}'));
+    expect(res.status).toBe(200);
+    const [prevId, nextId] = ids(res);
+    await s.waitForStatus(nextId, 'DONE');
+    const sent = w.received.find((m) => m.task_id === nextId)!;
+    expect(sent.task.spec).toMatchObject({
+      value: 42,
+      text: 'n=42',
+      id: prevId,
+      list: [1, 2],
+      shell: 'echo ${HOME}',
+      _upstreamResults: { prev: { x: 42, label: 'abc', list: [1, 2] } },
+    });
+    // The first stage has no references: it is sent as stored, without _upstreamResults.
+    expect(w.received.find((m) => m.task_id === prevId)!.task.spec).not.toHaveProperty('_upstreamResults');
+    // The record keeps the document as submitted (a retry resolves it again).
+    expect((await s.task(nextId)).task.spec.value).toBe('${prev.result.x}');
+  });
+
+  it('a missing path fails the stage with a clear error and no retry; it is never dispatched', async () => {
+    const w = await s.worker({ id: 'w1', behaviour: 'succeed', result: results });
+    const res = await s.submit(`${pipeline('{value: "${prev.result.nope}"}')}    - name: after\n`);
+    const [prevId, nextId, afterId] = ids(res);
+    const failed = await s.waitForStatus(nextId, 'FAILED');
+    expect(failed).toMatchObject({ error: `\${prev.result.nope}: prev's result has no "nope"`, retries: 0, attempt: 0 });
+    expect(failed.attempts).toEqual([]);
+    expect((await s.task(afterId)).status).toBe('FAILED');
+    expect(w.received.map((m) => m.task_id)).toEqual([prevId]);
+  });
+
+  it('a reference naming no upstream stage is refused with the field path, nothing created', async () => {
+    const res = await s.submit(pipeline('{value: "${unknown.result.x}"}'));
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ field: 'spec.stages[1].spec.value', message: 'spec.stages[1].spec.value: ${unknown.result.x} names no stage upstream of this task (upstream stages: prev)' });
+    expect((await s.http().get('/api/v1/tasks').set(s.authHeader())).body.tasks ?? []).toEqual([]);
+  });
+});
