@@ -1,74 +1,55 @@
 import { Redis } from 'ioredis';
-import {
-  DispatchMessage,
-  isoNow,
-  TASKS_EVENTS_CHANNEL,
-  WORKER_IDS_KEY,
-  workerHeartbeatKey,
-  workerKey,
-  WORKERS_EVENTS_CHANNEL,
-} from '../../src/contracts/protocol';
+import { DispatchMessage, WORKER_IDS_KEY, workerHeartbeatKey, workerKey, WORKERS_EVENTS_CHANNEL } from '../../src/contracts/protocol';
 import { CPU_HW } from '../support/fake-worker';
+import { RawV1Worker } from '../support/raw-v1-worker';
 import { taskIds as ids, TestStack, taskYaml } from '../support/test-app';
 import { waitFor } from '../support/wait-for';
 
 /**
- * A v1 worker (PROTOCOL section 1 and 2) that advertises `env.executors` as our worker does
- * (WORKER_EXECUTORS; null: advertises nothing, as the v1 fleet), records every dispatch addressed
- * to it, and answers each: success, or our worker's "no executor" failure for a type it lacks.
+ * A v1 worker (PROTOCOL section 1 and 2) that advertises `env.executors` at registration as our
+ * worker does (WORKER_EXECUTORS; null: advertises nothing, as the v1 fleet), records every dispatch
+ * addressed to it, and answers each: success, or our worker's "no executor" failure for a type it lacks.
  */
-class RecordingWorker {
-  readonly received: DispatchMessage[] = [];
-  private readonly cmd: Redis;
-  private readonly sub: Redis;
+class RecordingWorker extends RawV1Worker {
+  private readonly dispatches: Redis;
 
   constructor(
     url: string,
-    readonly id: string,
-    private readonly opts: { executors: string[] | null; runs?: (type: string) => boolean; result?: (msg: DispatchMessage) => unknown },
+    id: string,
+    private readonly behaviour: { executors: string[] | null; runs?: (type: string) => boolean },
   ) {
-    this.cmd = new Redis(url, { maxRetriesPerRequest: 1 });
-    this.sub = new Redis(url, { maxRetriesPerRequest: 1 });
+    super(url, id, { hardware: CPU_HW() });
+    this.dispatches = new Redis(url, { maxRetriesPerRequest: 1 });
   }
 
   async start(): Promise<this> {
-    const now = isoNow();
-    const env = this.opts.executors ? { worker: 'test', executors: this.opts.executors } : { python: '3.11' };
+    const now = this.now();
+    const env = this.behaviour.executors ? { worker: 'test', executors: this.behaviour.executors } : { python: '3.11' };
     await this.cmd.sadd(WORKER_IDS_KEY, this.id);
     await this.cmd.hset(workerKey(this.id), { worker_id: this.id, status: 'STARTING', started_at: now, pid: '1', env_json: JSON.stringify(env), hardware_json: JSON.stringify(CPU_HW()), tags_json: '[]', last_seen: now });
     await this.cmd.setex(workerHeartbeatKey(this.id), 120, now);
-    this.sub.on('message', (_c: string, raw: string) => void this.onDispatch(raw));
-    await this.sub.subscribe('tasks');
+    this.dispatches.on('message', (_c: string, raw: string) => void this.onDispatch(raw));
+    await this.dispatches.subscribe('tasks');
     await this.cmd.publish(WORKERS_EVENTS_CHANNEL, JSON.stringify({ type: 'REGISTER', worker_id: this.id, status: 'STARTING', ts: now }));
-    await this.status('IDLE');
+    await this.setStatus('IDLE');
     return this;
-  }
-
-  private async status(status: string, extra: Record<string, string> = {}) {
-    const now = isoNow();
-    const fields: Record<string, string> = { status, last_seen: now };
-    for (const [k, v] of Object.entries(extra)) fields[`extra_${k}`] = v;
-    await this.cmd.hset(workerKey(this.id), fields);
-    await this.cmd.publish(WORKERS_EVENTS_CHANNEL, JSON.stringify({ type: 'STATUS', worker_id: this.id, status, ts: now, extra }));
   }
 
   private async onDispatch(raw: string) {
     const msg = JSON.parse(raw) as DispatchMessage;
     if (msg.assigned_worker !== this.id) return;
     this.received.push(msg);
-    await this.status('RUNNING', { task_id: msg.task_id });
-    const runs = this.opts.runs ?? ((t: string) => this.opts.executors?.includes(t) ?? true);
-    const report = runs(msg.task_type)
-      ? { type: 'TASK_SUCCEEDED', result: this.opts.result ? this.opts.result(msg) : { ok: true } }
-      : // What src/agent/task-runner.ts reports for a type it has no executor for.
-        { type: 'TASK_FAILED', error: `no executor for taskType ${msg.task_type} on this worker` };
-    await this.cmd.publish(TASKS_EVENTS_CHANNEL, JSON.stringify({ ...report, worker_id: this.id, task_id: msg.task_id, ts: isoNow() }));
-    await this.status('IDLE', { last_task: msg.task_id });
+    await this.ack(msg.task_id);
+    const runs = this.behaviour.runs ?? ((t: string) => this.behaviour.executors?.includes(t) ?? true);
+    if (runs(msg.task_type)) return this.succeed(msg.task_id, { ok: true });
+    // What src/agent/task-runner.ts reports for a type it has no executor for.
+    await this.report('TASK_FAILED', msg.task_id, { error: `no executor for taskType ${msg.task_type} on this worker` });
+    await this.setStatus('IDLE', { last_task: msg.task_id });
   }
 
   close() {
-    this.sub.disconnect();
-    this.cmd.disconnect();
+    super.close();
+    this.dispatches.disconnect();
   }
 }
 
