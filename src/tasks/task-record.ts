@@ -1,4 +1,5 @@
 import { decodeProgress, TaskProgress } from '../contracts/task-logs';
+import { maskSecrets } from '../contracts/secrets';
 import type { TaskStatus } from '../contracts/task-states';
 import type { TaskHash } from '../redis/task-codec';
 
@@ -113,7 +114,8 @@ export function toTaskResponse(h: TaskHash): TaskResponse {
     shards_done: children ? int(h.shards_done) : null,
     progress: decodeProgress(h.progress),
     result: json<unknown>(h.result, null),
-    task: json<Record<string, unknown>>(h.doc, {}),
+    // The worker gets the document as stored (the dispatch); an answer never shows a secret's value.
+    task: maskSecrets(json<Record<string, unknown>>(h.doc, {})),
   };
 }
 

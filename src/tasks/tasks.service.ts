@@ -68,6 +68,11 @@ export class TasksService {
       const bad = d.dependsOnIds.find((id) => !isTaskId(id));
       if (bad !== undefined) throw unknownDependency(bad, d.name);
     }
+    const maxRetention = this.config.taskRetentionMaxSec;
+    const keptTooLong = drafts.find((d) => (d.retentionSec ?? 0) > maxRetention);
+    if (keptTooLong) {
+      throw new DomainError('invalid_task', `spec.retention.seconds: must be at most ${maxRetention} (TASK_RETENTION_MAX_SEC), got ${keptTooLong.retentionSec} (task ${keptTooLong.name})`, 'spec.retention.seconds');
+    }
     const ids = new Map(drafts.map((d) => [d.key, randomUUID()]));
     const rows = dependencyOrder(drafts).map((d) => this.toRow(d, ids));
     // One task with no dependency (the usual request at low load): the leader picks its worker now and
@@ -132,6 +137,7 @@ export class TasksService {
         maxRetries: d.maxRetries ?? this.config.maxRetries,
         backoffSec: d.backoffSec ?? 0,
         dependsOn: deps,
+        retentionSec: d.retentionSec ?? this.config.taskRetentionSec,
       }),
     };
   }

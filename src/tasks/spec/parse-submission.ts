@@ -20,6 +20,8 @@ const PRIORITY_LIMIT = 1_000_000;
 /** Defaults of MAX_TASKS_PER_SUBMISSION and MAX_NAME_LENGTH (src/config/env.ts). */
 export const DEFAULT_MAX_TASKS = 1000;
 export const DEFAULT_MAX_NAME_LENGTH = 256;
+/** The longest `spec.retention.seconds` any configuration accepts (TASK_RETENTION_MAX_SEC's own maximum, src/config/env.ts): 100 years. */
+export const RETENTION_CEILING_SEC = 100 * 365 * 86_400;
 
 /**
  * What names, owners, stage and node names may contain: no control characters (line feeds forge
@@ -290,6 +292,9 @@ function readTask(doc: PlainObject): TaskFields {
   const retry = spec.field('retry').ifPresent((f) => f.mapping());
   const maxRetries = retry?.field('maxRetries').ifPresent((f) => f.integer(0)) ?? null;
   const backoffSec = retry?.field('backoffSec').ifPresent((f) => f.number(0)) ?? null;
+  // TASK_RETENTION_MAX_SEC bounds it further (TasksService); this is that variable's own ceiling.
+  const retention = spec.field('retention').ifPresent((f) => f.mapping());
+  const retentionSec = retention?.field('seconds').required().integer(1, RETENTION_CEILING_SEC) ?? null;
 
   const parallelSpec = spec.field('parallel').ifPresent((f) => f.mapping());
   const parallelEnabled = parallelSpec?.field('enabled').ifPresent((f) => f.boolean()) ?? false;
@@ -305,6 +310,7 @@ function readTask(doc: PlainObject): TaskFields {
     priority,
     maxRetries,
     backoffSec,
+    retentionSec,
     // Data-parallel fan-out is only defined for inference (TASK-SPEC section 5).
     parallel: taskType === 'inference' && parallelEnabled,
     maxShards,

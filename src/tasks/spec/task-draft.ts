@@ -26,6 +26,8 @@ export interface TaskDraft {
   maxRetries: number | null;
   /** `spec.retry.backoffSec` when given, else null (no delay). */
   backoffSec: number | null;
+  /** `spec.retention.seconds` when given (a positive integer), else null (the service applies TASK_RETENTION_SEC and checks TASK_RETENTION_MAX_SEC). */
+  retentionSec?: number | null;
   /** True when taskType is `inference` and `spec.parallel.enabled` is true. */
   parallel: boolean;
   /** `spec.parallel.max_shards` when given. */
