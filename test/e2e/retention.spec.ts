@@ -26,7 +26,7 @@ async function keySpace(redis: Redis): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
   for (const k of keys.sort()) {
     const type = await redis.type(k);
-    out.set(k, type === 'zset' ? await redis.zrange(k, 0, -1) : type === 'set' ? (await redis.smembers(k)).sort() : []);
+    out.set(k, type === 'zset' ? await redis.zrange(k, '0', '-1') : type === 'set' ? (await redis.smembers(k)).sort() : []);
   }
   return out;
 }

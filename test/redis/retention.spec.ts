@@ -63,7 +63,7 @@ describe('retention scripts', () => {
     const out = new Map<string, string[]>();
     for (const k of keys.sort()) {
       const type = await r.type(k);
-      if (type === 'zset') out.set(k, await r.zrange(k, 0, -1));
+      if (type === 'zset') out.set(k, await r.zrange(k, '0', '-1'));
       else if (type === 'set') out.set(k, (await r.smembers(k)).sort());
       else out.set(k, []);
     }
@@ -165,7 +165,7 @@ describe('retention scripts', () => {
     for (const [i, id] of ids.entries()) await cancelled(id, now + i * 1000, 3600);
     const out = await removeExpired(now + 10_000, 3);
     expect(removedIds(out)).toEqual(ids.slice(0, 2));
-    expect(await r.zrange(Keys.finished, 0, -1)).toEqual(ids.slice(2));
+    expect(await r.zrange(Keys.finished, '0', '-1')).toEqual(ids.slice(2));
     // At the maximum, nothing more goes before its time.
     expect(removedIds(await removeExpired(now + 10_000, 3))).toEqual([]);
   });
@@ -204,7 +204,7 @@ describe('retention scripts', () => {
     expect(await run('finish-task', now, s1, w1, 'succeeded', '{}', 120, '1')).toBe('done');
     expect(await run('finish-task', now, s2, w2, 'succeeded', '{}', 120, '1')).toBe(`parent_ready:${p}`);
     expect(await run('finalize-parent', now, p, '{"shards":2}')).toBe(1);
-    expect(await r.zrange(Keys.finished, 0, -1)).toEqual([p]);
+    expect(await r.zrange(Keys.finished, '0', '-1')).toEqual([p]);
     const t = uid('t');
     await cancelled(t, now + 1, 1);
     // A shard cannot be deleted on its own.
