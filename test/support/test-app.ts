@@ -1,6 +1,7 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { Redis } from 'ioredis';
 import request from 'supertest';
 import { createApp } from '../../src/bootstrap';
 import { loadConfig } from '../../src/config/env';
@@ -43,8 +44,33 @@ export class TestStack {
   async closeApp(app: NestExpressApplication) {
     const i = this.extraApps.indexOf(app);
     if (i >= 0) this.extraApps.splice(i, 1);
-    await app.close();
+    await this.close(app);
   }
+
+  /**
+   * app.close(), without waiting out the blocking XREADGROUP of the stream consumer (up to a second
+   * per close, which the shutdown waits for): once the close has begun, blocked XREADGROUPs are
+   * ended with CLIENT UNBLOCK, as if their timeout had passed. Another instance's consumer that is
+   * unblocked too simply reads again.
+   */
+  private async close(app: NestExpressApplication): Promise<void> {
+    let closed = false;
+    const closing = app.close().finally(() => (closed = true));
+    const settled = closing.catch(() => undefined);
+    const within = <T>(p: Promise<T>) => Promise.race([p.catch(() => null), settled.then(() => null)]);
+    this.control ??= this.redis.client();
+    while (!closed) {
+      const list = await within(this.control.client('LIST') as Promise<string>);
+      for (const line of String(list ?? '').split('\n')) {
+        const id = / cmd=xreadgroup /.test(line) && / flags=b /.test(line) ? /\bid=(\d+)/.exec(line)?.[1] : undefined;
+        if (id) await within(this.control.client('UNBLOCK', id));
+      }
+      await Promise.race([settled, new Promise((r) => setTimeout(r, 20))]);
+    }
+    await closing;
+  }
+
+  private control: Redis | null = null;
 
   http(app: NestExpressApplication = this.app) {
     return request(app.getHttpServer());
@@ -90,7 +116,8 @@ export class TestStack {
   /** Tears everything down, then fails (the hook, so the file) if a fake worker hit an error. */
   async stop(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.close()));
-    for (const app of this.extraApps.splice(0)) await app.close().catch(() => undefined);
+    for (const app of this.extraApps.splice(0)) await this.close(app).catch(() => undefined);
+    this.control?.disconnect();
     await this.redis.destroy();
     const failure = this.workerFailure();
     if (failure) throw failure;
