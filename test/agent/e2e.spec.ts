@@ -161,9 +161,17 @@ describe('our worker with the real orchestrator', () => {
     expect(t.error).toBe('task exceeded spec.timeoutSec (1 s) and was stopped');
   });
 
-  it('an unknown taskType fails with the reason', async () => {
+  it('a taskType no worker has an executor for is never sent: it waits, naming the type (issue 12)', async () => {
     const res = await stack.submit(taskDoc('odd', { taskType: 'quantum_annealing', retry: { maxRetries: 0 } }));
-    expect((await stack.waitForStatus(ids(res)[0], 'FAILED')).error).toBe('no executor for taskType quantum_annealing on this worker');
+    const id = ids(res)[0];
+    const t = await waitFor(async () => {
+      const task = await stack.task(id);
+      return task.unschedulable ? task : null;
+    }, { what: 'the task to be unschedulable' });
+    // Our workers advertise their executors (env.executors): none runs this type.
+    expect(t).toMatchObject({ status: 'PENDING', attempt: 0, retries: 0 });
+    expect(t.unschedulable).toMatch(/^no registered worker runs task type "quantum_annealing" \(workers advertise: .*echo/);
+    await stack.http().post(`/api/v1/tasks/${id}/cancel`).set(stack.authHeader());
   });
 
   it('SIGTERM mid-task: the task is handed back at once and finishes elsewhere; the worker unregisters and exits 0', async () => {
