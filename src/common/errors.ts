@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'not_found' // 404
   | 'method_not_allowed' // 405
   | 'conflict' // 409
+  | 'idempotency_key_reused' // 422: an Idempotency-Key sent again with another body
   | 'payload_too_large' // 413
   | 'too_many_tasks' // 413
   | 'unsupported_media_type' // 415
@@ -36,6 +37,7 @@ export const HTTP_STATUS_OF: Record<ErrorCode, number> = {
   not_found: 404,
   method_not_allowed: 405,
   conflict: 409,
+  idempotency_key_reused: 422,
   payload_too_large: 413,
   too_many_tasks: 413,
   unsupported_media_type: 415,

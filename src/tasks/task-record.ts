@@ -44,6 +44,16 @@ export interface TaskResponse {
   reason: string | null;
   unschedulable: string | null;
   parent_id: string | null;
+  /** dd27001's name of `parent_id` (same value), kept for scripts written against it. */
+  parent_task_id: string | null;
+  /** POST /api/v1/tasks/{id}/retry: the task this one re-submits. */
+  retry_of: string | null;
+  /** The task that re-submitted this one (POST /api/v1/tasks/{id}/retry), if any. */
+  retried_by: string | null;
+  /** The YAML text of the document as submitted (dd27001); a stage or graph node: its pipeline document's. Null when not kept. */
+  raw_yaml: string | null;
+  /** dd27001's name of `task`: the parsed (effective) document. */
+  parsed: Record<string, unknown>;
   shard_index: number | null;
   shard_total: number | null;
   children: string[] | null;
@@ -57,6 +67,8 @@ export interface TaskResponse {
 /** The entry per created task in the submission response. */
 export interface SubmittedTask {
   task_id: string;
+  /** Why no registered worker could ever run it (said by the leader; waiting tasks too); null when one could (or on a follower). */
+  unschedulable: string | null;
   name: string;
   status: TaskStatus;
   assigned_worker: string | null;
@@ -82,7 +94,7 @@ function json<T>(v: string | undefined, fallback: T): T {
 /** Maps a stored task hash to the API shape; the field names are the codec's (redis/task-codec.ts). Pure. */
 export function toTaskResponse(h: TaskHash): TaskResponse {
   const children = json<string[] | null>(h.children, null);
-  return {
+  const r: Omit<TaskResponse, 'parsed'> = {
     task_id: h.id ?? '',
     name: h.name ?? '',
     owner: str(h.owner),
@@ -108,6 +120,10 @@ export function toTaskResponse(h: TaskHash): TaskResponse {
     reason: str(h.reason),
     unschedulable: str(h.unschedulable),
     parent_id: str(h.parent_id),
+    parent_task_id: str(h.parent_id),
+    retry_of: str(h.retry_of),
+    retried_by: str(h.retried_by),
+    raw_yaml: str(h.raw_yaml),
     shard_index: intOrNull(h.shard_index),
     shard_total: intOrNull(h.shard_total),
     children,
@@ -117,6 +133,7 @@ export function toTaskResponse(h: TaskHash): TaskResponse {
     // The worker gets the document as stored (the dispatch); an answer never shows a secret's value.
     task: maskSecrets(json<Record<string, unknown>>(h.doc, {})),
   };
+  return { ...r, parsed: r.task };
 }
 
 /** Maps the few fields of a submission answer (built by TasksService.submit from the submit script's result). Pure. */
@@ -130,5 +147,6 @@ export function toSubmittedTask(h: TaskHash): SubmittedTask {
     waiting_on: json<string[]>(h.waiting_on, []),
     retries: int(h.retries),
     max_retries: int(h.max_retries),
+    unschedulable: str(h.unschedulable),
   };
 }

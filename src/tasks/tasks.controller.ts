@@ -1,5 +1,9 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiBody, ApiConflictResponse, ApiConsumes, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiPayloadTooLargeResponse, ApiProduces, ApiQuery, ApiBadRequestResponse, ApiTags, ApiUnsupportedMediaTypeResponse } from '@nestjs/swagger';
+import { ApiHeader, ApiUnprocessableEntityResponse } from '@nestjs/swagger';
+import { checkIdempotencyKey, IDEMPOTENCY_HEADER, MAX_KEY_LENGTH, REPLAYED_HEADER } from './idempotency/idempotency';
+import { IdempotentSubmissions } from './idempotency/idempotent-submissions';
+import { SubmitQuery } from './dto/list-tasks.query';
 import type { Request, Response } from 'express';
 import { ApiAuth, ErrorBodyDto } from '../common/api-docs';
 import { DomainError } from '../common/errors';
@@ -50,6 +54,7 @@ export class TasksController {
   constructor(
     private readonly tasks: TasksService,
     private readonly logs: TaskLogsService,
+    private readonly idempotent: IdempotentSubmissions,
   ) {}
 
   @Post()
@@ -58,8 +63,15 @@ export class TasksController {
     summary: 'Submit a task document',
     description:
       'YAML (text/yaml or application/x-yaml), or JSON {"yaml": "..."}. Several documents separated by `---` are created together, all or none. ' +
-      'Pipelines (spec.stages) and graphs (spec.graph.nodes) become one task per stage/node; the answer lists them in document order.',
+      'Pipelines (spec.stages) and graphs (spec.graph.nodes) become one task per stage/node; the answer lists them in document order. ' +
+      'Each task of the answer says `unschedulable` (why) when no registered worker could ever run it, waiting tasks included. ' +
+      `With \`${IDEMPOTENCY_HEADER}\`, the same key and body within 24 h answer the first submission's answer (header \`${REPLAYED_HEADER}: true\`) and create nothing; another body is 422. ` +
+      'With `dryRun=true`, nothing is created: the answer says where each task would go now (`outcome` dispatch, queue, wait or unschedulable; `strategy`, `reason`, `workers`).',
   })
+  @ApiHeader({ name: IDEMPOTENCY_HEADER, required: false, description: `1-${MAX_KEY_LENGTH} printable ASCII characters; a retry with the same key and body creates nothing` })
+  @ApiQuery({ name: 'dryRun', required: false, schema: { type: 'boolean', default: false } })
+  @ApiUnprocessableEntityResponse({ description: `${IDEMPOTENCY_HEADER} already used with another body (\`idempotency_key_reused\`)`, type: ErrorBodyDto })
+  @ApiConflictResponse({ description: `The first submission with this ${IDEMPOTENCY_HEADER} is still in progress`, type: ErrorBodyDto })
   @ApiConsumes('text/yaml', 'application/x-yaml', 'application/json')
   @ApiBody({
     required: true,
@@ -70,9 +82,16 @@ export class TasksController {
   @ApiBadRequestResponse({ description: 'Invalid document; `field` names the path. Nothing was created.', type: ErrorBodyDto })
   @ApiPayloadTooLargeResponse({ description: 'Body larger than MAX_TASK_BYTES (`payload_too_large`), or more tasks than MAX_TASKS_PER_SUBMISSION (`too_many_tasks`)', type: ErrorBodyDto })
   @ApiUnsupportedMediaTypeResponse({ description: 'Content-Type is not YAML or JSON', type: ErrorBodyDto })
-  submit(@Body() body: unknown, @Req() req: Request) {
+  async submit(@Body() body: unknown, @Req() req: Request, @Res({ passthrough: true }) res: Response, @Query() query: SubmitQuery) {
     // Read from the request, not @Headers(): Swagger would list Content-Type as a required parameter.
-    return this.tasks.submit(yamlText(body, req.headers['content-type']));
+    const text = yamlText(body, req.headers['content-type']);
+    if (query.dryRun === 'true') return this.tasks.dryRun(text);
+    const key = checkIdempotencyKey(req.headers['idempotency-key']);
+    if (key === null) return this.tasks.submit(text);
+    const answer = await this.idempotent.run(key, text, () => this.tasks.submit(text));
+    if (answer.replayed) res.setHeader(REPLAYED_HEADER, 'true');
+    res.status(answer.status);
+    return answer.body;
   }
 
   @Get()
@@ -85,9 +104,11 @@ export class TasksController {
   @ApiQuery({ name: 'name', required: false, description: 'substring of the task name' })
   @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: MAX_LIST_LIMIT, default: DEFAULT_LIST_LIMIT } })
   @ApiQuery({ name: 'cursor', required: false, description: 'X-Next-Cursor of the previous page' })
+  @ApiQuery({ name: 'include', required: false, enum: ['task'], description: 'task: the full records, documents included (`task`, `parsed`, `raw_yaml`, `result`); default: a summary per record without them' })
+  @ApiQuery({ name: 'fields', required: false, description: 'comma-separated record fields to return (task_id always), e.g. task_id,status,parent_task_id' })
   @ApiOkResponse({ type: [TaskDto], headers: { 'X-Next-Cursor': { description: 'cursor of the next page; absent on the last page', schema: { type: 'string' } } } })
   @ApiBadRequestResponse({ description: 'Bad filter, limit or cursor, or one given twice; `field` names the parameter', type: ErrorBodyDto })
-  async list(@Res({ passthrough: true }) res: Response, @Query() query: ListTasksQuery): Promise<TaskResponse[]> {
+  async list(@Res({ passthrough: true }) res: Response, @Query() query: ListTasksQuery): Promise<Partial<TaskResponse>[]> {
     const page = await this.tasks.list(query);
     if (page.nextCursor !== null) res.setHeader('X-Next-Cursor', String(page.nextCursor));
     return page.tasks;
@@ -119,6 +140,16 @@ export class TasksController {
     const tail = query.tail ? Number(query.tail) : DEFAULT_LOG_TAIL;
     if (query.follow === 'true') return this.logs.follow(id, tail, req, res);
     res.status(200).json(await this.logs.read(id, tail));
+  }
+
+  @Post(':id/retry')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Re-submit a FAILED or CANCELLED task as a new task', description: 'Same document, no dependencies; the new record says `retry_of` (the old id), the old one `retried_by` (the new id). A task is retried once: retry the new one next time.' })
+  @ApiOkResponse({ type: TaskDto, description: 'the new task' })
+  @ApiNotFoundResponse({ description: 'No task with this id', type: ErrorBodyDto })
+  @ApiConflictResponse({ description: 'The task is not FAILED or CANCELLED, is a shard, or was already retried', type: ErrorBodyDto })
+  retry(@Param('id') id: string): Promise<TaskResponse> {
+    return this.tasks.retry(id);
   }
 
   @Post(':id/cancel')

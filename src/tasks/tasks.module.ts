@@ -6,6 +6,8 @@ import { TasksController } from './tasks.controller';
 import { TasksRepository } from './tasks.repository';
 import { TasksService } from './tasks.service';
 import { YamlThread } from './yaml-thread';
+import { IdempotencyRepository } from './idempotency/idempotency.repository';
+import { IdempotentSubmissions } from './idempotency/idempotent-submissions';
 
-@Module({ imports: [SchedulerModule, TaskLogsModule], controllers: [TasksController], providers: [TasksRepository, TasksService, TaskProgressService, YamlThread], exports: [TasksService, TaskProgressService] })
+@Module({ imports: [SchedulerModule, TaskLogsModule], controllers: [TasksController], providers: [TasksRepository, TasksService, TaskProgressService, YamlThread, IdempotencyRepository, IdempotentSubmissions], exports: [TasksService, TaskProgressService] })
 export class TasksModule {}

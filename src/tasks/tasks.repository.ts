@@ -78,7 +78,7 @@ export class TasksRepository {
    * Newest first. `cursor` is the `seq` to continue below (exclusive). Status and owner filters
    * read their own index; a second filter and the name substring filter are applied on the records.
    */
-  async list(filter: ListFilter, limit: number, cursor: number | null): Promise<{ records: Record<string, string>[]; nextCursor: number | null }> {
+  async list(filter: ListFilter, limit: number, cursor: number | null, hashFields: string[] | null = null): Promise<{ records: Record<string, string>[]; nextCursor: number | null }> {
     const index = filter.status ? Keys.tasksByStatus(filter.status) : filter.owner ? Keys.tasksByOwner(filter.owner) : Keys.allTasks;
     const matches = (h: Record<string, string>) =>
       (!filter.status || h.status === filter.status) &&
@@ -95,7 +95,7 @@ export class TasksRepository {
       const ids = page.filter((_, i) => i % 2 === 0);
       if (ids.length === 0) return { records: out, nextCursor: null };
       scanned += ids.length;
-      const byId = new Map((await this.getMany(ids)).map((h) => [h.id, h]));
+      const byId = new Map((await (hashFields ? this.getManyFields(ids, hashFields) : this.getMany(ids))).map((h) => [h.id, h]));
       for (let i = 0; i < ids.length && out.length < limit; i++) {
         below = `(${page[2 * i + 1]}`;
         const h = byId.get(ids[i]);
@@ -104,6 +104,48 @@ export class TasksRepository {
       if (ids.length < chunk && out.length < limit) return { records: out, nextCursor: null };
     }
     return { records: out, nextCursor: Number(below.slice(1)) };
+  }
+
+  /** Like getMany, reading only `fields` (which must include `id`): HMGET instead of HGETALL. */
+  async getManyFields(ids: string[], fields: string[]): Promise<Record<string, string>[]> {
+    const rows = await this.getFields(ids, fields);
+    return rows.flatMap((values) => {
+      const h: Record<string, string> = {};
+      values.forEach((v, i) => {
+        if (v !== null) h[fields[i]] = v;
+      });
+      return h.id ? [h] : [];
+    });
+  }
+
+  /**
+   * Fills `raw_yaml` of the records that share their document's text (`raw_of`: stages, graph
+   * nodes, retries) from the task that holds it: one pipeline for all of them.
+   */
+  async resolveRawYaml(records: Record<string, string>[]): Promise<void> {
+    const refs = [...new Set(records.filter((h) => !h.raw_yaml && h.raw_of).map((h) => h.raw_of))];
+    if (refs.length === 0) return;
+    const texts = new Map(refs.map((id, i) => [id, i]));
+    const values = await this.getFields(refs, ['raw_yaml']);
+    for (const h of records) if (!h.raw_yaml && h.raw_of) h.raw_yaml = values[texts.get(h.raw_of)!]?.[0] ?? '';
+  }
+
+  /** Marks task `id` as retried by `newId` unless it already was: null when marked, else the earlier retry's id ('gone': the task was removed). */
+  async linkRetry(id: string, newId: string): Promise<string | null> {
+    const key = Keys.task(id);
+    const [[, set], [, current], [, taskId]] = (await this.redis.cmd.multi().hsetnx(key, 'retried_by', newId).hget(key, 'retried_by').hget(key, 'id').exec()) as [[null, number], [null, string], [null, string | null]];
+    // Removed meanwhile (retention, DELETE): HSETNX made a hash of that one field; it goes again.
+    if (taskId === null) {
+      await this.redis.cmd.del(key);
+      return 'gone';
+    }
+    return set === 1 ? null : current;
+  }
+
+  /** Undoes linkRetry when the new task could not be created. */
+  async unlinkRetry(id: string, newId: string): Promise<void> {
+    const key = Keys.task(id);
+    if ((await this.redis.cmd.hget(key, 'retried_by')) === newId) await this.redis.cmd.hdel(key, 'retried_by');
   }
 
   async cancel(id: string, nowMs: number): Promise<string> {

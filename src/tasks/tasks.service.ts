@@ -7,6 +7,8 @@ import { MULTI_WORKER } from '../contracts/task-states';
 import { LeadershipService } from '../leadership/leadership.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { SchedulerService } from '../scheduler/scheduler.service';
+import { dryRunPlan, type DryRunPlacement, unschedulableReasons } from '../scheduler/pass/dry-run';
+import { WorkerIndex } from '../scheduler/worker-index';
 import { parseSubmissionWith } from './spec/parse-submission';
 import { SpecError, TaskDraft, TooManyTasksError } from './spec/task-draft';
 import { DEFAULT_LIST_LIMIT, ListTasksQuery } from './dto/list-tasks.query';
@@ -16,6 +18,9 @@ import { SubmittedTask, TaskResponse, toSubmittedTask, toTaskResponse } from './
 import { encodeNewTask } from '../redis/task-codec';
 import { ListFilter, NewTaskRow, SubmitOutcome, TasksRepository } from './tasks.repository';
 import { YamlThread } from './yaml-thread';
+import { rawDocumentOf } from './spec/raw-documents';
+import { maskSecrets } from '../contracts/secrets';
+import { listShape, pick } from './list-shape';
 
 export { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from './dto/list-tasks.query';
 
@@ -47,14 +52,12 @@ export class TasksService {
     private readonly metrics: MetricsService,
     private readonly leadership: LeadershipService,
     private readonly yamlThread: YamlThread,
+    private readonly index: WorkerIndex,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  /**
-   * Parses, validates and creates every task of a submission atomically (all or none), then gives
-   * the scheduler one pass so the answer already shows where ready tasks went.
-   */
-  async submit(text: string): Promise<{ ok: true; count: number; tasks: SubmittedTask[] }> {
+  /** The drafts of a submission, validated (400/413 with the field otherwise); nothing is written. */
+  private async drafts(text: string): Promise<TaskDraft[]> {
     let drafts: TaskDraft[];
     try {
       drafts = await parseSubmissionWith(text, this.yamlThread.load, { maxTasks: this.config.maxTasksPerSubmission, maxNameLength: this.config.maxNameLength });
@@ -68,6 +71,47 @@ export class TasksService {
       const bad = d.dependsOnIds.find((id) => !isTaskId(id));
       if (bad !== undefined) throw unknownDependency(bad, d.name);
     }
+    return drafts;
+  }
+
+  /**
+   * `?dryRun=true`: validates the submission as `submit` does (dependencies on earlier tasks must
+   * exist) and says where each task would go now, or why no registered worker ever could, without
+   * creating anything (reads only). A replica that does not place tasks reads the registry first.
+   */
+  async dryRun(text: string): Promise<{ ok: true; dry_run: true; count: number; tasks: (DryRunPlacement & { name: string; waiting_on: string[] })[] }> {
+    const drafts = await this.drafts(text);
+    const earlier = [...new Set(drafts.flatMap((d) => d.dependsOnIds))];
+    const statuses = await this.repo.getFields(earlier, ['status']);
+    const unfinished = new Set<string>();
+    earlier.forEach((id, i) => {
+      const status = statuses[i]?.[0];
+      if (!status) throw unknownDependency(id, drafts.find((d) => d.dependsOnIds.includes(id))?.name);
+      if (status !== 'DONE') unfinished.add(id);
+    });
+    const nameOf = new Map(drafts.map((d) => [d.key, d.name]));
+    const waitingOn = (d: TaskDraft) => [...d.dependsOnKeys.map((k) => nameOf.get(k) ?? k), ...d.dependsOnIds.filter((id) => unfinished.has(id))];
+    if (!this.leadership.isLeader) await this.index.resync(true);
+    const nowMs = Date.now();
+    const ordered = dependencyOrder(drafts);
+    const planned = dryRunPlan(
+      this.index.snapshot(nowMs),
+      this.index.schedulable(nowMs).values(),
+      ordered.map((d) => ({ id: d.key, name: d.name, placement: placementOf(d), waits: waitingOn(d).length > 0 })),
+      this.config.scheduler,
+      nowMs,
+    );
+    const byKey = new Map(ordered.map((d, i) => [d.key, planned[i]]));
+    const tasks = drafts.map((d) => ({ name: d.name, waiting_on: waitingOn(d), ...byKey.get(d.key)! }));
+    return { ok: true, dry_run: true, count: tasks.length, tasks };
+  }
+
+  /**
+   * Parses, validates and creates every task of a submission atomically (all or none), then gives
+   * the scheduler one pass so the answer already shows where ready tasks went.
+   */
+  async submit(text: string): Promise<{ ok: true; count: number; tasks: SubmittedTask[] }> {
+    const drafts = await this.drafts(text);
     const maxRetention = this.config.taskRetentionMaxSec;
     const keptTooLong = drafts.find((d) => (d.retentionSec ?? 0) > maxRetention);
     if (keptTooLong) {
@@ -75,6 +119,7 @@ export class TasksService {
     }
     const ids = new Map(drafts.map((d) => [d.key, randomUUID()]));
     const rows = dependencyOrder(drafts).map((d) => this.toRow(d, ids));
+    addRawYaml(rows, drafts, ids, text);
     // One task with no dependency (the usual request at low load): the leader picks its worker now and
     // the submit script dispatches it in the same step when it can (SchedulerService.reserveFor).
     const single = rows.length === 1 && rows[0].deps.length === 0 ? rows[0] : null;
@@ -110,7 +155,20 @@ export class TasksService {
       const worker = workers ? (workers.length === 1 ? workers[0] : MULTI_WORKER) : '';
       return toSubmittedTask({ ...row, status, assigned_worker: worker, waiting_on: JSON.stringify(t.waiting_on) });
     });
+    this.markUnschedulable(drafts, tasks);
     return { ok: true, count: tasks.length, tasks };
+  }
+
+  /**
+   * Sets `unschedulable` on the answer's tasks that no registered worker could ever run, waiting
+   * ones included (the placement code's reason, from the leader's worker index). Only for tasks the
+   * first pass did not place, and only on the leader: a follower's index may not know every worker.
+   */
+  private markUnschedulable(drafts: TaskDraft[], tasks: SubmittedTask[]) {
+    const open = tasks.flatMap((t, i) => (t.status === 'PENDING' ? [i] : []));
+    if (open.length === 0 || !this.leadership.isLeader) return;
+    const reasons = unschedulableReasons(this.index.snapshot(Date.now()), open.map((i) => placementOf(drafts[i])));
+    open.forEach((i, k) => (tasks[i].unschedulable = reasons[k]));
   }
 
   private toRow(d: TaskDraft, ids: Map<string, string>): NewTaskRow {
@@ -145,19 +203,54 @@ export class TasksService {
   async get(id: string): Promise<TaskResponse> {
     const h = isTaskId(id) ? await this.repo.get(id) : null;
     if (!h) throw taskNotFound(id);
+    await this.repo.resolveRawYaml([h]);
     return toTaskResponse(h);
   }
 
-  /** `q` has passed the ValidationPipe (dto/list-tasks.query.ts): each value is absent, empty or good. */
-  async list(q: ListTasksQuery): Promise<{ tasks: TaskResponse[]; nextCursor: number | null }> {
+  /**
+   * Re-submits a FAILED or CANCELLED task as a new task with the same document (no dependencies:
+   * it runs on its own), `retry_of` naming the old one and `retried_by` on the old one naming it.
+   * 409 for a task not finished that way, a shard (retry its parent), or one already retried.
+   */
+  async retry(id: string): Promise<TaskResponse> {
+    const old = isTaskId(id) ? await this.repo.get(id) : null;
+    if (!old) throw taskNotFound(id);
+    if (old.status !== 'FAILED' && old.status !== 'CANCELLED') throw new DomainError('conflict', `Task ${id} is ${old.status}; only a FAILED or CANCELLED task can be retried`);
+    if (old.parent_id) throw new DomainError('conflict', `Task ${id} is a shard of ${old.parent_id}; retry its parent`);
+    const newId = randomUUID();
+    const taken = await this.repo.linkRetry(id, newId);
+    if (taken !== null) throw new DomainError('conflict', `Task ${id} was already retried as ${taken}; retry that one`);
+    const fields: Record<string, string> = { ...retryFields(old), id: newId, topic: this.config.taskTopic, retry_of: id };
+    let outcome: SubmitOutcome;
+    try {
+      outcome = await this.repo.createBatch([{ id: newId, key: 'retry', owner: old.owner || null, deps: [], fields }], Date.now(), this.leadership.instanceId);
+    } catch (err) {
+      await this.repo.unlinkRetry(id, newId).catch(() => undefined);
+      throw err;
+    }
+    if (!outcome.ok) throw new Error(`retry of ${id} was refused: ${outcome.error}`);
+    this.metrics.tasksSubmitted.inc();
+    this.log.log(`retried task as a new task`, { taskId: newId, retryOf: id });
+    await this.scheduler.runPassFor([newId]);
+    return this.get(newId);
+  }
+
+  /**
+   * `q` has passed the ValidationPipe (dto/list-tasks.query.ts): each value is absent, empty or good.
+   * A summary per record by default (no document: listRecordFields); `include=task` gives the full
+   * records, `fields=` the fields named (task_id always).
+   */
+  async list(q: ListTasksQuery): Promise<{ tasks: Partial<TaskResponse>[]; nextCursor: number | null }> {
     const filter: ListFilter = {};
     if (q.status) filter.status = q.status.toUpperCase();
     if (q.owner) filter.owner = q.owner;
     if (q.name) filter.name = q.name;
     const limit = q.limit ? Number(q.limit) : DEFAULT_LIST_LIMIT;
     const cursor = q.cursor ? Number(q.cursor) : null;
-    const { records, nextCursor } = await this.repo.list(filter, limit, cursor);
-    return { tasks: records.map(toTaskResponse), nextCursor };
+    const shape = listShape(q.include, q.fields);
+    const { records, nextCursor } = await this.repo.list(filter, limit, cursor, shape.hashFields);
+    if (shape.fields.includes('raw_yaml')) await this.repo.resolveRawYaml(records);
+    return { tasks: records.map((h) => pick(toTaskResponse(h), shape.fields)), nextCursor };
   }
 
   async cancel(id: string): Promise<TaskResponse> {
@@ -169,6 +262,43 @@ export class TasksService {
     this.scheduler.kick();
     return this.get(id);
   }
+}
+
+/**
+ * Stores each document's YAML text once (dd27001 `raw_yaml`): on the first task of the document;
+ * its other tasks (stages, graph nodes) name that task in `raw_of`. A document that holds a secret
+ * (a key maskSecrets masks) keeps no text: the API never shows a secret's value.
+ */
+function addRawYaml(rows: NewTaskRow[], drafts: TaskDraft[], ids: Map<string, string>, text: string) {
+  const rawOf = rawDocumentOf(text, drafts.map((d) => d.key));
+  const holders = new Map<string, string>();
+  const secret = new Set<string>();
+  for (const d of drafts) {
+    const doc = d.key.split('/')[0];
+    if (!holders.has(doc)) holders.set(doc, d.key);
+    if (maskSecrets(d.doc) !== d.doc) secret.add(doc);
+  }
+  const byKey = new Map(rows.map((r) => [r.key, r]));
+  for (const [doc, key] of holders) {
+    if (secret.has(doc)) continue;
+    byKey.get(key)!.fields.raw_yaml = rawOf(key);
+    for (const d of drafts) if (d.key !== key && d.key.split('/')[0] === doc) byKey.get(d.key)!.fields.raw_of = ids.get(key)!;
+  }
+}
+
+/** The fields a retry copies from the task it re-submits (what it was created with, its raw_yaml by reference). */
+function retryFields(old: Record<string, string>): Record<string, string> {
+  const copied = ['name', 'owner', 'kind', 'task_type', 'doc', 'req', 'priority', 'max_retries', 'backoff_sec', 'retention_sec'];
+  const out: Record<string, string> = { retries: '0', attempt: '0', attempts: '[]', depends_on: '[]', parent_id: '' };
+  for (const f of copied) if (old[f] !== undefined) out[f] = old[f];
+  if (old.raw_yaml) out.raw_of = old.id;
+  else if (old.raw_of) out.raw_of = old.raw_of;
+  return out;
+}
+
+/** What placement reads of a draft (the requirements; unschedulable reasons and dry runs only). */
+function placementOf(d: TaskDraft): StoredPlacement {
+  return { requirements: d.requirements, parallel: d.parallel, maxShards: d.maxShards };
 }
 
 function unknownDependency(id: string, taskName: string | undefined): DomainError {

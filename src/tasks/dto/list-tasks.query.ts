@@ -1,5 +1,6 @@
 import { ValidateBy } from 'class-validator';
 import { TASK_STATUSES } from '../../contracts/task-states';
+import { fieldsProblem } from '../list-shape';
 
 export const DEFAULT_LIST_LIMIT = 1000;
 export const MAX_LIST_LIMIT = 10_000;
@@ -55,4 +56,19 @@ export class ListTasksQuery {
 
   @QueryText((v) => (/^\d{1,15}$/.test(v) ? null : `expected the X-Next-Cursor value of a previous page, got ${shown(v)}`))
   cursor?: string;
+
+  /** `task`: the full records (with the documents); default: a summary per record (list-shape.ts). */
+  @QueryText((v) => (v === 'task' ? null : `expected "task", got ${shown(v)}`))
+  include?: string;
+
+  /** Comma-separated record fields to return (task_id always). */
+  @QueryText((v) => (v.length > MAX_FILTER_LENGTH ? `at most ${MAX_FILTER_LENGTH} characters, got ${v.length}` : fieldsProblem(v)))
+  fields?: string;
+}
+
+/** Query of POST /api/v1/tasks. */
+export class SubmitQuery {
+  /** `true`: validate and explain placement, create nothing. */
+  @QueryText((v) => (v === 'true' || v === 'false' ? null : `expected true or false, got ${shown(v)}`))
+  dryRun?: string;
 }

@@ -14,6 +14,7 @@ export class SubmittedTaskDto implements SubmittedTask {
   @ApiProperty({ type: [String], description: 'ids of unfinished dependencies' }) waiting_on!: string[];
   @ApiProperty() retries!: number;
   @ApiProperty() max_retries!: number;
+  @ApiProperty({ nullable: true, description: 'why no registered worker could ever run it (waiting tasks too); null when one could. Said by the leader (null on a follower)' }) unschedulable!: string | null;
 }
 
 export class SubmissionDto {
@@ -57,11 +58,16 @@ export class TaskDto implements TaskResponse {
   @ApiProperty({ nullable: true, description: 'why this strategy' }) reason!: string | null;
   @ApiProperty({ nullable: true, description: 'set while no registered worker could ever run the task' }) unschedulable!: string | null;
   @ApiProperty({ nullable: true }) parent_id!: string | null;
+  @ApiProperty({ nullable: true, description: "dd27001's name of parent_id (same value)" }) parent_task_id!: string | null;
+  @ApiProperty({ nullable: true, description: 'the task this one re-submits (POST /api/v1/tasks/{id}/retry)' }) retry_of!: string | null;
+  @ApiProperty({ nullable: true, description: 'the task that re-submitted this one' }) retried_by!: string | null;
+  @ApiProperty({ nullable: true, description: 'the YAML text of the document as submitted (a stage or graph node: its pipeline document; a multi-document submission: that document); null when the document holds a secret. Not in list summaries' }) raw_yaml!: string | null;
   @ApiProperty({ nullable: true }) shard_index!: number | null;
   @ApiProperty({ nullable: true }) shard_total!: number | null;
   @ApiProperty({ nullable: true, type: [String] }) children!: string[] | null;
   @ApiProperty({ nullable: true }) shards_done!: number | null;
   @ApiProperty({ nullable: true, type: TaskProgressDto, description: "what our (v2) worker last reported; a sharded parent: the sum of its shards'" }) progress!: TaskProgress | null;
   @ApiProperty({ nullable: true, description: 'worker result; for a sharded parent {shards, merged}', type: 'object', additionalProperties: true }) result!: unknown;
-  @ApiProperty({ description: 'the effective task document', type: 'object', additionalProperties: true }) task!: Record<string, unknown>;
+  @ApiProperty({ description: 'the effective task document (secrets masked). Not in list summaries', type: 'object', additionalProperties: true }) task!: Record<string, unknown>;
+  @ApiProperty({ description: "dd27001's name of `task`: the parsed document. Not in list summaries", type: 'object', additionalProperties: true }) parsed!: Record<string, unknown>;
 }
