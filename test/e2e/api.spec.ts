@@ -20,7 +20,7 @@ describe('HTTP API without a token', () => {
     expect(res.body.ok).toBe(true);
     expect(res.body.count).toBe(res.body.tasks.length);
     for (const t of res.body.tasks) {
-      expect(Object.keys(t).sort()).toEqual(['assigned_worker', 'max_retries', 'name', 'retries', 'status', 'task_id', 'topic', 'waiting_on'].sort());
+      expect(Object.keys(t).sort()).toEqual(['assigned_worker', 'max_retries', 'name', 'retries', 'status', 'task_id', 'topic', 'unschedulable', 'waiting_on'].sort());
       expect(t.topic).toBe('tasks');
     }
   });
@@ -137,7 +137,9 @@ describe('HTTP API without a token', () => {
     expect(res.body.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
     const body = res.body.paths['/api/v1/tasks'].post.requestBody.content['text/yaml'];
     expect(body.schema.example).toContain('apiVersion: mloc/v1');
-    expect(res.body.paths['/api/v1/tasks'].post.parameters ?? []).toEqual([]);
+    // Content-Type is read from the request, not listed as a parameter; the optional ones are dryRun and Idempotency-Key.
+    const params = (res.body.paths['/api/v1/tasks'].post.parameters ?? []) as { name: string; required: boolean }[];
+    expect(params.map((p) => [p.name, p.required]).sort()).toEqual([['Idempotency-Key', false], ['dryRun', false]]);
     const json = res.body.paths['/api/v1/tasks'].post.requestBody.content['application/json'];
     expect(json.schema.properties.yaml.type).toBe('string');
     // The example in the document is a working submission.
