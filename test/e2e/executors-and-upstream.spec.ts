@@ -47,7 +47,7 @@ class RecordingWorker extends RawV1Worker {
     await this.setStatus('IDLE', { last_task: msg.task_id });
   }
 
-  close() {
+  override close() {
     super.close();
     this.dispatches.disconnect();
   }
