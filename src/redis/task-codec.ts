@@ -11,7 +11,8 @@ import type { StoredPlacement, TaskDocument } from '../contracts/stored-task';
  *
  * `by`: who writes the field: `new` (this codec, at creation), `create` (create_task), `scripts`
  * (later state changes, named in docs/redis-keys.md), `results` (POST /api/v1/results, ResultsRepository),
- * `worker` (our v2 worker, through the report-progress script of contracts/task-logs.ts).
+ * `worker` (our v2 worker, through the report-progress script of contracts/task-logs.ts), `api` (the
+ * tasks API: TasksService at submission and retry, TasksRepository.linkRetry; test/e2e/rest-shape.spec.ts).
  */
 export const TASK_FIELDS = {
   id: { by: 'new', doc: 'the task id (a UUID)' },
@@ -50,13 +51,13 @@ export const TASK_FIELDS = {
   shard_total: { by: 'new', doc: 'a shard or a fanned-out parent: the number of shards' },
   children: { by: 'scripts', doc: 'a fanned-out parent: JSON array of its shard ids' },
   shards_done: { by: 'scripts', doc: 'a fanned-out parent: shards succeeded so far' },
-  raw_yaml: { by: 'new', doc: "the YAML text of the task's document as submitted (dd27001 `raw_yaml`), on the first task of each document; not kept for a document that holds a secret" },
-  raw_of: { by: 'new', doc: 'the other tasks of a document (stages, graph nodes, a retry): the id of the task whose raw_yaml is theirs' },
-  retry_of: { by: 'new', doc: 'POST /api/v1/tasks/{id}/retry: the task this one re-submits' },
-  retried_by: { by: 'scripts', doc: 'the task that re-submitted this one (set by TasksRepository.linkRetry)' },
+  raw_yaml: { by: 'api', doc: "the YAML text of the task's document as submitted (dd27001 `raw_yaml`), on the first task of each document; not kept for a document that holds a secret" },
+  raw_of: { by: 'api', doc: 'the other tasks of a document (stages, graph nodes, a retry): the id of the task whose raw_yaml is theirs' },
+  retry_of: { by: 'api', doc: 'POST /api/v1/tasks/{id}/retry: the task this one re-submits' },
+  retried_by: { by: 'api', doc: 'the task that re-submitted this one (TasksRepository.linkRetry)' },
   retention_sec: { by: 'new', doc: 'how long it is kept once finished (s): spec.retention.seconds, else TASK_RETENTION_SEC; a shard has none (it goes with its parent)' },
   progress: { by: 'worker', doc: "JSON {done, total?, unit?} from our v2 worker's report-progress script (contracts/task-logs.ts); a parent: the sum of its shards'" },
-} as const satisfies Record<string, { by: 'new' | 'create' | 'scripts' | 'results' | 'worker'; doc: string }>;
+} as const satisfies Record<string, { by: 'new' | 'create' | 'scripts' | 'results' | 'worker' | 'api'; doc: string }>;
 
 export type TaskField = keyof typeof TASK_FIELDS;
 

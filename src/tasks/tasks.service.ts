@@ -15,7 +15,7 @@ import { DEFAULT_LIST_LIMIT, ListTasksQuery } from './dto/list-tasks.query';
 import { isTaskId } from '../contracts/ids';
 import type { StoredPlacement } from '../contracts/stored-task';
 import { SubmittedTask, TaskResponse, toSubmittedTask, toTaskResponse } from './task-record';
-import { encodeNewTask } from '../redis/task-codec';
+import { encodeNewTask, TASK_FIELDS } from '../redis/task-codec';
 import { ListFilter, NewTaskRow, SubmitOutcome, TasksRepository } from './tasks.repository';
 import { YamlThread } from './yaml-thread';
 import { rawDocumentOf } from './spec/raw-documents';
@@ -286,11 +286,13 @@ function addRawYaml(rows: NewTaskRow[], drafts: TaskDraft[], ids: Map<string, st
   }
 }
 
-/** The fields a retry copies from the task it re-submits (what it was created with, its raw_yaml by reference). */
+/** Fields a retry does not copy: its own identity and fresh state, dependencies, shard fields. */
+const NOT_RETRIED = new Set(['id', 'topic', 'depends_on', 'retries', 'attempt', 'attempts', 'parent_id', 'shard_index', 'shard_total']);
+
+/** What a retry copies from the task it re-submits: every field it was created with (task-codec.ts `new`) but NOT_RETRIED; its raw_yaml by reference. */
 function retryFields(old: Record<string, string>): Record<string, string> {
-  const copied = ['name', 'owner', 'kind', 'task_type', 'doc', 'req', 'priority', 'max_retries', 'backoff_sec', 'retention_sec'];
   const out: Record<string, string> = { retries: '0', attempt: '0', attempts: '[]', depends_on: '[]', parent_id: '' };
-  for (const f of copied) if (old[f] !== undefined) out[f] = old[f];
+  for (const [f, { by }] of Object.entries(TASK_FIELDS)) if (by === 'new' && !NOT_RETRIED.has(f) && old[f] !== undefined) out[f] = old[f];
   if (old.raw_yaml) out.raw_of = old.id;
   else if (old.raw_of) out.raw_of = old.raw_of;
   return out;
