@@ -8,7 +8,7 @@ import { summarizeProfile, ProfileSummary } from './lib/profile';
 import { profileFiles } from './lib/orchestrator';
 import { histogramDelta, histogramQuantileMs, samples, scrapeHistogram, scrapeMetrics } from './lib/metrics';
 import { processMemoryMb } from './lib/proc';
-import { redisMemoryMb } from './lib/redis';
+import { redisMemoryMb, slowlogStart, slowlogTop } from './lib/redis';
 import { Context, SimStats, Stack, StackOptions, WindowFigures } from './lib/stack';
 import { round, roundSummary, sleep, summarize, Summary } from './lib/stats';
 
@@ -455,6 +455,124 @@ const saturation: Scenario = {
   },
 };
 
-export const SCENARIOS: Scenario[] = [throughputBatch, throughputSingle, latency, pipeline, workerScale, history, shards, saturation];
+/** One sample of the retention run: Redis memory and what it holds. */
+interface RetentionSample {
+  atSec: number;
+  usedMb: number;
+  /** Every task record in Redis (mloc:tasks): finished ones kept for their retention, and the ones still running. */
+  tasks: number;
+  /** The finished index (mloc:tasks:finished). */
+  finished: number;
+}
+
+/**
+ * Retention (issue 13): a million small tasks pushed through with a retention of a few seconds, in
+ * rounds (the load generator keeps every id of a round), while Redis `used_memory` is sampled every
+ * second. It must plateau: the last quarter of the run no higher than the second quarter.
+ */
+const retention: Scenario = {
+  id: 'retention',
+  title: 'retention: a million tasks through, used_memory plateaus',
+  run(ctx) {
+    const P = ctx.quick ? { tasks: 20_000, round: 5000, retentionSec: 2, workers: 100, batchSize: 500, concurrency: 2 } : { tasks: 1_000_000, round: 20_000, retentionSec: 5, workers: 100, batchSize: 500, concurrency: 2 };
+    return withStack(
+      ctx,
+      this.id,
+      this.title,
+      P,
+      async (st, res) => {
+        await st.addWorkers(P.workers);
+        await prepare(st, { done: true });
+        await st.settle();
+        const used = async () => (await redisMemoryMb(st.admin))!;
+        const baselineMb = await used();
+        const baselineKeys = await st.admin.dbsize();
+        // The removal script's run time at its batch size: SLOWLOG keeps the scripts over 100 µs.
+        await slowlogStart(st.admin, 100);
+        const samples: RetentionSample[] = [];
+        const t0 = Date.now();
+        const sample = async () => {
+          const [usedMb, tasks, finished] = await Promise.all([used(), st.admin.zcard('mloc:tasks'), st.admin.zcard('mloc:tasks:finished')]);
+          samples.push({ atSec: round((Date.now() - t0) / 1000)!, usedMb: round(usedMb)!, tasks, finished });
+        };
+        const timer = setInterval(() => void sample().catch(() => undefined), 1000);
+        let done = 0;
+        let created = 0;
+        const sim = { duplicateDispatches: 0, busyDispatches: 0, errors: 0, subscriberReconnects: 0, lastError: '' } as SimStats;
+        const submitErrors: string[] = [];
+        let errors = 0;
+        try {
+          for (let start = 0; start < P.tasks; start += P.round) {
+            await st.load.call('reset');
+            const count = Math.min(P.round, P.tasks - start);
+            const sub = await st.load.call<SubmitResult>('submitBatches', { prefix: `${st.prefix}-r${start}`, count, batchSize: P.batchSize, concurrency: P.concurrency }, doneTimeoutMs(count));
+            const d = await st.load.call<WaitDone>('waitDone', { timeoutMs: doneTimeoutMs(count) }, doneTimeoutMs(count) + 30_000);
+            done += d.done;
+            created += d.created;
+            errors += sub.errors;
+            submitErrors.push(...sub.firstErrors.slice(0, 2));
+            const s = await st.simStats();
+            sim.duplicateDispatches += s.duplicateDispatches;
+            sim.busyDispatches += s.busyDispatches;
+            sim.errors += s.errors;
+            sim.subscriberReconnects += s.subscriberReconnects;
+            sim.lastError ||= s.lastError;
+            await st.sim.call('reset');
+            if (d.missing > 0) break;
+          }
+          const fillSec = (Date.now() - t0) / 1000;
+          // Then nothing more comes: everything goes once its retention is over.
+          const drainDeadline = Date.now() + (P.retentionSec + 30) * 1000;
+          while (Date.now() < drainDeadline && (await st.admin.zcard('mloc:tasks')) > 0) await sleep(500);
+          await sample();
+          clearInterval(timer);
+          const slow = await slowlogTop(st.admin, 1024);
+          const removal = slow.top.filter((e) => / \* 100 \d+ 60000$/.test(e.command)).map((e) => e.durationUs);
+          const fill = samples.filter((x) => x.atSec <= fillSec);
+          const quarter = (q: number) => fill.slice(Math.floor((fill.length * q) / 4), Math.floor((fill.length * (q + 1)) / 4));
+          const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+          const q2 = mean(quarter(1).map((x) => x.usedMb));
+          const q4 = mean(quarter(3).map((x) => x.usedMb));
+          const peak = Math.max(...fill.map((x) => x.usedMb));
+          const steady = [...quarter(1), ...quarter(2), ...quarter(3)].filter((x) => x.tasks > 0);
+          const perTask = steady.map((x) => ((x.usedMb - baselineMb) * 2 ** 20) / x.tasks).sort((a, b) => a - b);
+          const bytesPerTask = perTask.length ? perTask[Math.floor(perTask.length / 2)] : NaN;
+          const keptTasks = steady.map((x) => x.tasks).sort((a, b) => a - b);
+          const last = samples[samples.length - 1];
+          const rate = done / fillSec;
+          const plateau = Number.isFinite(q2) && Number.isFinite(q4) && q4 <= q2 * 1.1 + 5;
+          res.checks.push({ name: 'every task DONE', ok: done === P.tasks && created === P.tasks, detail: `${done}/${created} of ${P.tasks}` });
+          res.checks.push({ name: 'no task dispatched twice, none to a busy worker, no worker error', ok: sim.duplicateDispatches === 0 && sim.busyDispatches === 0 && sim.errors === 0, detail: JSON.stringify(sim) });
+          res.checks.push({ name: 'every submission accepted', ok: errors === 0, detail: `${errors} ${submitErrors.slice(0, 3).join(' | ')}` });
+          res.checks.push({ name: 'used_memory plateaus (last quarter of the run ≤ second quarter + 10%)', ok: plateau, detail: `${round(q2)} MB → ${round(q4)} MB` });
+          res.checks.push({ name: 'everything removed once its retention is over', ok: last.tasks === 0 && last.finished === 0, detail: `${last.tasks} task(s), ${last.finished} finished entries left; ${await st.admin.dbsize()} keys (before: ${baselineKeys})` });
+          res.figures = {
+            tasks: done,
+            completedPerSec: round(rate),
+            baselineMb: round(baselineMb),
+            peakMb: round(peak),
+            secondQuarterMb: round(q2),
+            lastQuarterMb: round(q4),
+            afterDrainMb: round(last.usedMb),
+            bytesPerKeptTask: round(bytesPerTask),
+            keptTasksMedian: keptTasks.length ? keptTasks[Math.floor(keptTasks.length / 2)] : null,
+            removalScriptUs: removal.length ? roundSummary(summarize(removal)) : null,
+            removalScriptsOver100Us: removal.length,
+            samples: samples.length > 400 ? samples.filter((_, i) => i % Math.ceil(samples.length / 400) === 0) : samples,
+          };
+          res.rows.push(row(`Redis used_memory, ${P.tasks.toLocaleString('en')} tasks with ${P.retentionSec} s retention`, `${fmt(baselineMb, ' MB')} before, plateau ${fmt(q2, ' MB')} → ${fmt(q4, ' MB')}, peak ${fmt(peak, ' MB')}, ${fmt(last.usedMb, ' MB')} after`, 'plateaus', plateau));
+          res.rows.push(row('bytes per task kept (median over the run)', fmt(bytesPerTask, ' B')));
+          res.rows.push(row('completed tasks/s with removal running', fmt(rate, '/s')));
+          res.rows.push(row(`remove-expired at its batch (100), p50 / max of the runs over 100 µs`, removal.length ? `${fmt(summarize(removal).p50, ' µs')} / ${fmt(Math.max(...removal), ' µs')} (${removal.length} runs)` : 'none over 100 µs'));
+        } finally {
+          clearInterval(timer);
+        }
+      },
+      { orchestratorEnv: { TASK_RETENTION_SEC: String(P.retentionSec) } },
+    );
+  },
+};
+
+export const SCENARIOS: Scenario[] = [throughputBatch, throughputSingle, latency, pipeline, workerScale, history, shards, saturation, retention];
 
 export { sleep };

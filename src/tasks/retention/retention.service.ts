@@ -12,7 +12,7 @@ export const RETENTION_BATCH = 100;
 /** How often the leader looks for tasks due for removal. */
 export const RETENTION_TICK_MS = 1000;
 /** The pause before the next step while a backlog lasts: other commands run between two steps. */
-export const RETENTION_BUSY_PAUSE_MS = 20;
+export const RETENTION_BUSY_PAUSE_MS = 5;
 /** A task that could not go yet (an unfinished dependent, a worker still holding it) is looked at again this much later. */
 export const RETENTION_RECHECK_MS = 60_000;
 /** POST /admin/prune: tasks removed per request by default and at most, and index entries looked at per script call and per request. */
