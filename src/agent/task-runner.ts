@@ -5,7 +5,7 @@
  * (v2: on the stream, and the dispatch leaves the processing list), status IDLE.
  */
 import { mkdir } from 'node:fs/promises';
-import { DispatchMessage, PROTOCOL_V2 } from '../contracts/protocol';
+import { DispatchMessage, noExecutorError, PROTOCOL_V2 } from '../contracts/protocol';
 import { isPlainObject } from '../contracts/plain-data';
 import { untilAborted } from './abort';
 import { ExecutionContext, ExecutorOutput, ExecutorRegistry, ExecutorSettings, TaskError } from './executors/executor';
@@ -112,7 +112,7 @@ export class TaskRunner {
     let work: Promise<ExecutorOutput> = Promise.resolve({});
     try {
       const executor = this.opts.registry.get(taskType);
-      if (!executor) throw new TaskError(`no executor for taskType ${taskType || '(none)'} on this worker`);
+      if (!executor) throw new TaskError(noExecutorError(taskType || '(none)'));
       const timeoutSec = parseTimeoutSec(spec.timeoutSec);
       if (timeoutSec !== null) timer = setTimeout(() => controller.abort(new TaskTimeoutError(timeoutSec)), timeoutSec * 1000);
       const outputDir = outputDirFor(msg.task_id, spec, this.opts.resultsDir);

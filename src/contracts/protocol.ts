@@ -195,3 +195,13 @@ export type OrchestratorEventType = (typeof OrchestratorEventType)[keyof typeof 
 
 /** ISO-8601 UTC timestamp, as every message of the protocol carries. */
 export const isoNow = (nowMs: number = Date.now()): string => new Date(nowMs).toISOString();
+
+/**
+ * The error a worker reports when it has no executor for a task's type (our worker says exactly
+ * this). The orchestrator recognises it (refuse-attempt.lua): no retry is counted, and that worker
+ * is not offered the type again until it registers again.
+ */
+export const NO_EXECUTOR_ERROR_PREFIX = 'no executor for taskType ';
+export const NO_EXECUTOR_ERROR_SUFFIX = ' on this worker';
+export const noExecutorError = (taskType: string): string => `${NO_EXECUTOR_ERROR_PREFIX}${taskType}${NO_EXECUTOR_ERROR_SUFFIX}`;
+

@@ -11,6 +11,8 @@ import {
   workerInboxKey,
   workerKey,
   workerProcessingKey,
+  NO_EXECUTOR_ERROR_PREFIX,
+  NO_EXECUTOR_ERROR_SUFFIX,
 } from '../contracts/protocol';
 import { MULTI_WORKER } from '../contracts/task-states';
 import { Keys } from './keys';
@@ -69,6 +71,8 @@ export const SCRIPT_CONSTANTS: Readonly<Record<string, TemplateValue>> = {
   MAX_WORKER_ID_LENGTH,
   MULTI_WORKER,
   DEFAULT_TASK_RETENTION_SEC,
+  NO_EXECUTOR_ERROR_PREFIX,
+  NO_EXECUTOR_ERROR_SUFFIX,
 };
 
 export class ScriptLoadError extends Error {}

@@ -1,5 +1,5 @@
--- refuse-attempt: the worker reported it has no executor for the task's type (our worker's
--- "no executor for taskType <type> on this worker", src/agent/task-runner.ts): the attempt cannot
+-- refuse-attempt: the worker reported it has no executor for the task's type (the error text of
+-- noExecutorError in src/contracts/protocol.ts, which our worker sends): the attempt cannot
 -- succeed there, so no retry is counted. The attempt is recorded as 'refused', the task goes back to
 -- the queue at once (excluding that worker), and the schedulers are told on workers.events
 -- (STATUS with extra.no_executor = <type>) so that their worker index stops offering that type to
@@ -11,12 +11,16 @@
 --- @include "task-events"
 --- @include "attempts"
 
-local NO_EXECUTOR_PREFIX = 'no executor for taskType '
+local NO_EXECUTOR_PREFIX = {{NO_EXECUTOR_ERROR_PREFIX}}
+local NO_EXECUTOR_SUFFIX = {{NO_EXECUTOR_ERROR_SUFFIX}}
 
 -- The task type a failure report says the worker has no executor for, or nil.
 local function refused_type(err)
-  if type(err) ~= 'string' or string.sub(err, 1, #NO_EXECUTOR_PREFIX) ~= NO_EXECUTOR_PREFIX then return nil end
-  return string.match(err, '^no executor for taskType (%S+) on this worker$')
+  if type(err) ~= 'string' or #err <= #NO_EXECUTOR_PREFIX + #NO_EXECUTOR_SUFFIX then return nil end
+  if string.sub(err, 1, #NO_EXECUTOR_PREFIX) ~= NO_EXECUTOR_PREFIX or string.sub(err, -#NO_EXECUTOR_SUFFIX) ~= NO_EXECUTOR_SUFFIX then return nil end
+  local t = string.sub(err, #NO_EXECUTOR_PREFIX + 1, #err - #NO_EXECUTOR_SUFFIX)
+  if string.find(t, '%s') then return nil end
+  return t
 end
 
 local function refuse_attempt(id, w, err, task_type)
