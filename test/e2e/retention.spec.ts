@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Keys } from '../../src/redis/keys';
 import { CPU_HW } from '../support/fake-worker';
 import { firstId, TestStack, taskYaml } from '../support/test-app';
+import { keySpace } from '../redis/retention-key-space';
 import { waitFor } from '../support/wait-for';
 
 /**
@@ -13,23 +14,6 @@ import { waitFor } from '../support/wait-for';
  * retention with everything they own, DELETE /api/v1/tasks/{id} and POST /admin/prune remove them
  * on demand, and secrets in task documents are masked in every answer while the worker gets them.
  */
-
-/** Every key name, and the members of every set and zset, of the whole key space. */
-async function keySpace(redis: Redis): Promise<Map<string, string[]>> {
-  const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await redis.scan(cursor, 'COUNT', 1000);
-    keys.push(...batch);
-    cursor = next;
-  } while (cursor !== '0');
-  const out = new Map<string, string[]>();
-  for (const k of keys.sort()) {
-    const type = await redis.type(k);
-    out.set(k, type === 'zset' ? await redis.zrange(k, '0', '-1') : type === 'set' ? (await redis.smembers(k)).sort() : []);
-  }
-  return out;
-}
 
 const withSpec = (name: string, extraSpec: string) => taskYaml({ name, extraSpec });
 

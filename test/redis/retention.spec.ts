@@ -4,6 +4,7 @@ import { defineScripts, runScript, ScriptName } from '../../src/redis/scripts';
 import { encodeNewTask, encodeShard, SHARD_PARENT_FIELDS } from '../../src/redis/task-codec';
 import { RETENTION_BATCH } from '../../src/tasks/retention/retention.service';
 import { TestRedisServer } from '../support/redis-server';
+import { keySpace, traces as tracesOf } from './retention-key-space';
 import { TEST_DOC, TEST_PLACEMENT } from './task-fixtures';
 
 /**
@@ -51,33 +52,8 @@ describe('retention scripts', () => {
     JSON.parse((await run('remove-expired', now, batch, max, 60_000)) as string) as { removed: string[] | Record<string, never>; postponed: number; more: boolean };
   const removedIds = (x: { removed: string[] | Record<string, never> }) => (Array.isArray(x.removed) ? x.removed : []);
 
-  /** Every key with its type, and for sets and zsets their members: the whole key space. */
-  const snapshot = async () => {
-    const keys: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, batch] = await r.scan(cursor, 'COUNT', 1000);
-      keys.push(...batch);
-      cursor = next;
-    } while (cursor !== '0');
-    const out = new Map<string, string[]>();
-    for (const k of keys.sort()) {
-      const type = await r.type(k);
-      if (type === 'zset') out.set(k, await r.zrange(k, '0', '-1'));
-      else if (type === 'set') out.set(k, (await r.smembers(k)).sort());
-      else out.set(k, []);
-    }
-    return out;
-  };
-  /** Keys, and set or zset members, that mention one of `ids`. */
-  const traces = async (ids: string[]) => {
-    const found: string[] = [];
-    for (const [k, members] of await snapshot()) {
-      if (ids.some((id) => k.includes(id))) found.push(k);
-      for (const m of members) if (ids.includes(m)) found.push(`${k} ∋ ${m}`);
-    }
-    return found;
-  };
+  const snapshot = () => keySpace(r);
+  const traces = (ids: string[]) => tracesOf(r, ids);
 
   beforeAll(async () => {
     await server.start();
