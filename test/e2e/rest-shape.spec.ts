@@ -1,3 +1,5 @@
+import fc from 'fast-check';
+import { rawDocumentOf, splitYamlDocuments } from '../../src/tasks/spec/raw-documents';
 import { CPU_HW, GPU_HW } from '../support/fake-worker';
 import { taskIds as ids, TestStack, taskYaml } from '../support/test-app';
 
@@ -135,5 +137,31 @@ describe('POST /api/v1/tasks/{id}/retry', () => {
     await s.waitForStatus(running, 'DONE');
     expect((await retry(running).expect(409)).body.message).toMatch(/DONE/);
     for (const id of ['00000000-0000-4000-8000-000000000000', 'not-a-task', '..%2F..']) expect((await retry(id).expect(404)).body.code).toBe('not_found');
+  });
+});
+
+describe('raw_yaml: splitting a submission into its documents (generated)', () => {
+  // A document: lines of `key: value`, block scalars whose indented lines may look like separators, comments.
+  const line = fc.oneof(
+    fc.tuple(fc.stringMatching(/^[a-z]{1,8}$/), fc.string({ maxLength: 12 }).map((v) => JSON.stringify(v))).map(([k, v]) => `${k}: ${v}`),
+    fc.stringMatching(/^[a-z]{1,8}$/).map((k) => `${k}: |\n  ---\n  ...\n  text`),
+    fc.string({ maxLength: 12 }).map((c) => `# ${c.replace(/[\r\n]/g, ' ')}`),
+  );
+  const doc = fc.array(line, { minLength: 1, maxLength: 6 }).map((ls) => `${ls.join('\n')}\n`);
+  const hasContent = (d: string) => d.split('\n').some((l) => l.trim() !== '' && !l.trimStart().startsWith('#'));
+
+  it('gives back each non-empty document as written, whatever the separators', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(doc, fc.constantFrom('---\n', '--- \n', '...\n---\n', '---\r\n')), { minLength: 1, maxLength: 6 }), (parts) => {
+        const text = parts.map(([d, sep], i) => (i === 0 ? d : `${sep}${d}`)).join('');
+        expect(splitYamlDocuments(text)).toEqual(parts.map(([d]) => d).filter(hasContent));
+      }),
+    );
+  });
+
+  it('gives every task the whole text when the split does not match the parsed documents', () => {
+    expect(rawDocumentOf('a: 1\n---\nb: 2\n', ['d0', 'd1', 'd2'])('d2')).toBe('a: 1\n---\nb: 2\n');
+    expect(rawDocumentOf('a: 1\n---\nb: 2\n', ['d0', 'd1/x', 'd1/y'])('d1/y')).toBe('b: 2\n');
+    expect(rawDocumentOf('--- a: 1\n', ['d0'])('d0')).toBe('--- a: 1\n');
   });
 });

@@ -14,7 +14,9 @@ export function splitYamlDocuments(text: string): string[] {
   const out: string[] = [];
   let current: string[] = [];
   const flush = () => {
-    if (current.some((line) => !NOTHING.test(line))) out.push(current.join('\n').replace(/\s+$/, '') + '\n');
+    // Blank lines before the next separator are not the document's; its own lines stay as sent.
+    while (current.length > 0 && current[current.length - 1].trim() === '') current.pop();
+    if (current.some((line) => !NOTHING.test(line))) out.push(`${current.join('\n')}\n`);
     current = [];
   };
   for (const line of text.split(/\r?\n/)) {
