@@ -499,6 +499,7 @@ describe('validation of a document', () => {
       priority: 0,
       maxRetries: null,
       backoffSec: null,
+      retentionSec: null,
       parallel: false,
       maxShards: null,
       dependsOnKeys: [],
