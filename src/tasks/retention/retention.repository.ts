@@ -1,5 +1,4 @@
 import { Injectable } from '@nestjs/common';
-import { Keys } from '../../redis/keys';
 import { RedisService } from '../../redis/redis.service';
 
 /** One call of remove-expired. */
@@ -47,11 +46,6 @@ export class RetentionRepository {
       cursor: string | false;
     };
     return { removed: list(r.removed), tasks: r.tasks, cursor: r.cursor === false ? null : String(r.cursor) };
-  }
-
-  /** How many finished tasks the index holds (GET /metrics, tests). */
-  finishedCount(): Promise<number> {
-    return this.redis.cmd.zcard(Keys.finished);
   }
 }
 
