@@ -55,6 +55,11 @@ export class EventStreamRepository {
     await this.redis.cmd.xgroup('DELCONSUMER', EVENTS_STREAM_KEY, EVENTS_STREAM_GROUP, name);
   }
 
+  /** Ends this instance's blocking read under way, if any (shutdown). */
+  unblockReader(): Promise<void> {
+    return this.redis.unblockStream();
+  }
+
   /** Acknowledges one entry (after its state change is committed). */
   ack(id: string): Promise<number> {
     return this.redis.cmd.xack(EVENTS_STREAM_KEY, EVENTS_STREAM_GROUP, id);

@@ -53,6 +53,8 @@ export class StreamConsumer implements OnApplicationBootstrap, BeforeApplication
 
   async beforeApplicationShutdown() {
     this.stopped = true;
+    // The loop is most likely blocked in XREADGROUP for up to BLOCK_MS: end that read now.
+    await this.stream.unblockReader();
     await Promise.race([this.loopDone, new Promise((r) => setTimeout(r, BLOCK_MS + 500).unref())]);
   }
 

@@ -75,6 +75,7 @@ export class RedisService implements OnApplicationShutdown {
   private subVerified = false;
   /** False when this ioredis lacks the internals the watchdog reads: ioredis's own per-command timer then. */
   readonly watchdogUsable: boolean;
+  private streamClientId: number | null = null;
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
     this.timeoutMs = config.redisCommandTimeoutMs;
@@ -121,6 +122,10 @@ export class RedisService implements OnApplicationShutdown {
       conn.on('ready', () => this.log.log(`connected (${role}) to ${where}`));
       conn.on('error', (err: Error) => this.logConnectionError(role, where, err));
     }
+    // The stream connection's id, so a shutdown can end its blocking read at once (CLIENT UNBLOCK).
+    this.stream.on('ready', () => {
+      this.stream.client('ID').then((id) => (this.streamClientId = Number(id)), () => undefined);
+    });
     this.sub.on('ready', () => {
       this.subVerified = false;
       this.subPingPending = false;
@@ -283,6 +288,15 @@ export class RedisService implements OnApplicationShutdown {
 
   run(name: ScriptName, nowMs: number, args: (string | number)[], fence?: string): Promise<unknown> {
     return runScript(this.cmd, name, nowMs, args, fence);
+  }
+
+  /**
+   * Ends a blocking read under way on the stream connection (as if its BLOCK had passed), so a
+   * shutdown does not wait it out. Bounded to 500 ms; nothing when the connection is not up.
+   */
+  async unblockStream(): Promise<void> {
+    if (this.streamClientId === null || !this.ready) return;
+    await Promise.race([this.cmd.client('UNBLOCK', this.streamClientId).catch(() => undefined), new Promise((r) => setTimeout(r, 500).unref())]);
   }
 
   /** QUIT when connected (bounded to 1 s); a connection still retrying is simply dropped. */

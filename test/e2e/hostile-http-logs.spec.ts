@@ -1,7 +1,7 @@
 /**
  * What hostile requests leave in the log file: no forged line, no query string, no credential.
  */
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NestExpressApplication } from '@nestjs/platform-express';
@@ -69,7 +69,10 @@ describe('hostile requests in the log', () => {
       return t.includes(' 503 ') ? t : null;
     });
   });
-  afterAll(() => redis.destroy());
+  afterAll(async () => {
+    await redis.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   it('a name with a line feed is refused, and no line of the log is forged', () => {
     expect(text).not.toMatch(/^2026-01-01T00:00:00\.000Z ERROR \[Auth\] forged/m);
