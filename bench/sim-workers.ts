@@ -1,6 +1,8 @@
 /**
  * Simulated v1 workers: thousands of them in one process, over a few Redis connections, each
- * speaking PROTOCOL.md v1 exactly as the MLOC worker does (see test/support/fake-worker.ts):
+ * speaking PROTOCOL.md v1 exactly as the MLOC worker does. The fast path of the tests' worker
+ * emulation (test/support/fake-worker.ts): the same commands, built by test/support/v1-messages.ts,
+ * but pipelined across many workers on shared connections:
  *
  *   register   SADD workers:ids, HSET worker:{id} (all fields, status STARTING), PUBLISH REGISTER;
  *              heartbeat; status IDLE
@@ -18,17 +20,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
-import {
-  DEFAULT_TASK_TOPIC,
-  DispatchMessage,
-  isoNow,
-  OrchestratorEventType,
-  TASKS_EVENTS_CHANNEL,
-  WORKER_IDS_KEY,
-  workerHeartbeatKey,
-  workerKey,
-  WORKERS_EVENTS_CHANNEL,
-} from '../src/contracts/protocol';
+import { DEFAULT_TASK_TOPIC, DispatchMessage, isoNow, OrchestratorEventType, TASKS_EVENTS_CHANNEL } from '../src/contracts/protocol';
+import * as v1 from '../test/support/v1-messages';
 import { stageOf } from './lib/docs';
 import { serve } from './lib/rpc';
 
@@ -117,8 +110,7 @@ function hardwareFor(kind: string) {
 /** Registers `count` workers (PROTOCOL section 1, in order), `chunk` at a time per connection. */
 async function addWorkers(arg: { prefix: string; count: number; hardware?: 'cpu' | 'gpu'; taskMs?: number; tags?: string[] }) {
   const t0 = now();
-  const hw = JSON.stringify(hardwareFor(arg.hardware ?? 'cpu'));
-  const env = JSON.stringify({ python: '3.11', simulated: true });
+  const hardware = hardwareFor(arg.hardware ?? 'cpu');
   const tags = arg.tags ?? [];
   const created: SimWorker[] = [];
   for (let i = 0; i < arg.count; i++) {
@@ -137,22 +129,10 @@ async function addWorkers(arg: { prefix: string; count: number; hardware?: 'cpu'
         if (mine.length === 0) return;
         const p = c.pipeline();
         for (const w of mine) {
-          const ts = isoNow();
-          p.sadd(WORKER_IDS_KEY, w.id);
-          p.hset(workerKey(w.id), {
-            worker_id: w.id,
-            status: 'STARTING',
-            started_at: ts,
-            pid: String(process.pid),
-            env_json: env,
-            hardware_json: hw,
-            tags_json: JSON.stringify(tags),
-            last_seen: ts,
-          });
-          p.publish(WORKERS_EVENTS_CHANNEL, JSON.stringify({ type: 'REGISTER', worker_id: w.id, status: 'STARTING', ts, tags }));
+          v1.register(p, { id: w.id, hardware, tags, env: { python: '3.11', simulated: true } }, isoNow());
           heartbeatInto(p, w);
           statusInto(p, w, 'IDLE', {});
-          counters.commandsSent += 3 + 3 + 2;
+          counters.commandsSent += v1.COMMANDS.register + v1.COMMANDS.heartbeat + v1.COMMANDS.status;
         }
         await p.exec();
       }),
@@ -164,18 +144,11 @@ async function addWorkers(arg: { prefix: string; count: number; hardware?: 'cpu'
 type Pipe = ReturnType<Redis['pipeline']>;
 
 function heartbeatInto(p: Pipe, w: SimWorker) {
-  const ts = isoNow();
-  p.setex(workerHeartbeatKey(w.id), Math.max(1, Math.ceil(config.heartbeatTtlSec)), ts);
-  p.hset(workerKey(w.id), 'last_seen', ts);
-  p.publish(WORKERS_EVENTS_CHANNEL, JSON.stringify({ type: 'HEARTBEAT', worker_id: w.id, ts, metrics: { loadavg: { '1m': 0.1, '5m': 0.1, '15m': 0.1 } } }));
+  v1.heartbeat(p, w, config.heartbeatTtlSec, isoNow());
 }
 
 function statusInto(p: Pipe, w: SimWorker, status: string, extra: Record<string, string>) {
-  const ts = isoNow();
-  const fields: Record<string, string> = { status, last_seen: ts };
-  for (const [k, v] of Object.entries(extra)) fields[`extra_${k}`] = v;
-  p.hset(workerKey(w.id), fields);
-  p.publish(WORKERS_EVENTS_CHANNEL, JSON.stringify({ type: 'STATUS', worker_id: w.id, status, ts, extra }));
+  v1.status(p, w, status, extra, isoNow());
 }
 
 /** Every 100 ms, the share of workers whose heartbeat is due, so each beats once per interval. */
@@ -189,7 +162,7 @@ function heartbeatTick() {
     let p = pipes.get(w.conn);
     if (!p) pipes.set(w.conn, (p = w.conn.pipeline()));
     heartbeatInto(p, w);
-    counters.commandsSent += 3;
+    counters.commandsSent += v1.COMMANDS.heartbeat;
     counters.heartbeats++;
   }
   hbBusy = true;
@@ -265,14 +238,14 @@ async function run(w: SimWorker, msg: DispatchMessage): Promise<void> {
   try {
     const ack = w.conn.pipeline();
     statusInto(ack, w, 'RUNNING', { task_id: msg.task_id });
-    counters.commandsSent += 2;
+    counters.commandsSent += v1.COMMANDS.status;
     await ack.exec();
     if (w.taskMs > 0) await new Promise((r) => setTimeout(r, w.taskMs));
     const name = ((msg.task?.metadata ?? {}) as { name?: string }).name ?? '';
     const done = w.conn.pipeline();
-    done.publish(TASKS_EVENTS_CHANNEL, JSON.stringify({ type: 'TASK_SUCCEEDED', worker_id: w.id, task_id: msg.task_id, result: resultFor(msg), ts: isoNow() }));
+    v1.report(done, w, 'TASK_SUCCEEDED', msg.task_id, { result: resultFor(msg) }, isoNow());
     statusInto(done, w, 'IDLE', { last_task: msg.task_id });
-    counters.commandsSent += 3;
+    counters.commandsSent += v1.COMMANDS.report + v1.COMMANDS.status;
     const t = now();
     if (recordHandoffs && stageOf(name)) stageSucceededAt.set(name, t);
     const parentId = ((msg.task?.spec ?? {}) as { shard?: { parent_task_id?: string } }).shard?.parent_task_id;
@@ -360,9 +333,7 @@ const handlers = {
       for (const w of list.slice(i, i + 500)) {
         let p = pipes.get(w.conn);
         if (!p) pipes.set(w.conn, (p = w.conn.pipeline()));
-        p.srem(WORKER_IDS_KEY, w.id);
-        p.del(workerKey(w.id), workerHeartbeatKey(w.id));
-        p.publish(WORKERS_EVENTS_CHANNEL, JSON.stringify({ type: 'UNREGISTER', worker_id: w.id }));
+        v1.unregister(p, w, isoNow());
       }
       await Promise.all([...pipes.values()].map((p) => p.exec()));
     }

@@ -4,12 +4,11 @@
  * temporary folder. With BENCH_CPU_PROF=1 it runs under `--cpu-prof --cpu-prof-dir <dir>`; a
  * small preload lets the bench end it with process.exit() so that the profile gets written.
  */
-import { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join, resolve } from 'node:path';
-import { freePort, spawnTracked, stopProcess } from './proc';
+import { freePort, startChild } from './proc';
 import { sleep } from './stats';
 
 export const TOKEN = 'bench-token';
@@ -50,7 +49,7 @@ export async function startOrchestrator(opts: OrchestratorOptions): Promise<Orch
   if (!existsSync(main)) throw new Error(`${main} is missing: run npm run build first`);
   const port = await freePort();
   const logFile = join(opts.dir, 'orchestrator.log');
-  const out = openSync(join(opts.dir, 'orchestrator.out'), 'a');
+  const outFile = join(opts.dir, 'orchestrator.out');
   const profileDir = opts.cpuProfile ? join(opts.dir, 'cpu-profile') : null;
   // Extra node flags for the orchestrator only, for experiments (e.g. BENCH_ORCH_NODE_ARGS=--max-semi-space-size=64).
   const nodeArgs: string[] = (process.env.BENCH_ORCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
@@ -69,16 +68,11 @@ export async function startOrchestrator(opts: OrchestratorOptions): Promise<Orch
     ORCHESTRATOR_TOKEN: TOKEN,
     ...(opts.env ?? {}),
   };
-  const proc: ChildProcess = spawnTracked(process.execPath, [...nodeArgs, main], {
-    cwd: opts.root,
-    env,
-    stdio: profileDir ? ['ignore', out, out, 'ipc'] : ['ignore', out, out],
-  });
-  closeSync(out);
+  const proc = startChild({ name: 'orchestrator', args: [...nodeArgs, main], cwd: opts.root, env, logFile: outFile, ipc: !!profileDir });
   let stopping = false;
-  proc.once('exit', (code, signal) => {
+  void proc.exited.then(({ code, signal }) => {
     // An exit the bench did not ask for is the first thing to know when a scenario breaks.
-    if (!stopping) appendFileSync(join(opts.dir, 'orchestrator.out'), `\n[bench] orchestrator exited on its own: code ${code}, signal ${signal}\n`);
+    if (!stopping) appendFileSync(outFile, `\n[bench] orchestrator exited on its own: code ${code}, signal ${signal}\n`);
   });
   const baseUrl = `http://127.0.0.1:${port}`;
   // Ready = /readyz says so (Redis answers, leader elected, scheduling ticking); an orchestrator
@@ -87,9 +81,9 @@ export async function startOrchestrator(opts: OrchestratorOptions): Promise<Orch
   for (;;) {
     const ready = await get(`${baseUrl}/readyz`, 500);
     if (ready === 200 || (ready === 404 && (await get(`${baseUrl}/healthz`, 500)) === 200)) break;
-    if (proc.exitCode !== null) throw new Error(`orchestrator exited at start (code ${proc.exitCode}); see ${join(opts.dir, 'orchestrator.out')}`);
+    if (!proc.running) throw new Error(`orchestrator exited at start (code ${proc.child.exitCode}); see ${outFile}`);
     if (Date.now() > deadline) {
-      await stopProcess(proc, 500, 'SIGKILL');
+      await proc.stop(500, 'SIGKILL');
       throw new Error(`orchestrator not ready within 20 s (last /readyz: ${ready}); see ${join(opts.dir, 'orchestrator.out')}`);
     }
     await sleep(50);
@@ -102,13 +96,9 @@ export async function startOrchestrator(opts: OrchestratorOptions): Promise<Orch
     profileDir,
     async stop() {
       stopping = true;
-      if (profileDir && proc.connected && proc.exitCode === null) {
-        // process.exit() inside the child: --cpu-prof writes its profile on a normal exit only.
-        const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-        proc.send('bench:exit');
-        await Promise.race([exited, sleep(10_000)]);
-      }
-      await stopProcess(proc, 3000, 'SIGTERM');
+      // process.exit() inside the child: --cpu-prof writes its profile on a normal exit only.
+      if (profileDir && proc.running && proc.send('bench:exit')) await Promise.race([proc.exited, sleep(10_000)]);
+      await proc.stop(3000);
     },
     warnings() {
       const lines: string[] = [];

@@ -1,75 +1,37 @@
 /**
- * Child processes of the bench. Every child is started in its own process group (detached) and
- * registered here, so that one call kills each group by its id: at the end of a scenario, on
+ * Child processes of the bench, on the tests' one supervisor (test/support/process.ts). Every
+ * child is started in its own process group and killed with it: at the end of a scenario, on
  * failure, on SIGINT/SIGTERM of the runner, and (synchronously) when the runner exits.
  */
-import { ChildProcess, fork, ForkOptions, spawn, SpawnOptions } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { stopAllGroups, SuperviseOptions, Supervised } from '../../test/support/process';
 
-const live = new Set<ChildProcess>();
+export { freePort } from '../../src/common/free-port';
+export { Supervised };
+
 let handlersInstalled = false;
-
-function killGroup(p: ChildProcess, signal: NodeJS.Signals): void {
-  if (p.pid === undefined || p.exitCode !== null || p.signalCode !== null) return;
-  try {
-    process.kill(-p.pid, signal);
-  } catch {
-    try {
-      p.kill(signal);
-    } catch {
-      /* already gone */
-    }
-  }
-}
 
 function installHandlers(): void {
   if (handlersInstalled) return;
   handlersInstalled = true;
-  // Last resort: whatever is still registered dies with the runner.
-  process.on('exit', () => {
-    for (const p of live) killGroup(p, 'SIGKILL');
-  });
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(sig, () => {
-      process.stderr.write(`\nbench: ${sig}, stopping ${live.size} child process(es)\n`);
-      for (const p of live) killGroup(p, 'SIGKILL');
+      process.stderr.write(`\nbench: ${sig}, stopping the child processes\n`);
+      // process.exit runs the supervisor's exit handler, which kills every group.
       process.exit(130);
     });
   }
 }
 
-function track(p: ChildProcess): ChildProcess {
+/** A child in its own process group (a node script unless `command` says otherwise). */
+export function startChild(opts: SuperviseOptions): Supervised {
   installHandlers();
-  live.add(p);
-  p.once('exit', () => live.delete(p));
-  return p;
-}
-
-export function spawnTracked(cmd: string, args: string[], opts: SpawnOptions): ChildProcess {
-  return track(spawn(cmd, args, { ...opts, detached: true }));
-}
-
-export function forkTracked(modulePath: string, args: string[], opts: ForkOptions = {}): ChildProcess {
-  return track(fork(modulePath, args, { ...opts, detached: true }));
-}
-
-/** SIGTERM (or `signal`), then SIGKILL to the whole group after `graceMs`; resolves once it exited. */
-export async function stopProcess(p: ChildProcess | null | undefined, graceMs = 3000, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (!p || p.pid === undefined || p.exitCode !== null || p.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => p.once('exit', () => resolve()));
-  killGroup(p, signal);
-  const timer = setTimeout(() => killGroup(p, 'SIGKILL'), graceMs);
-  await Promise.race([exited, new Promise((r) => setTimeout(r, graceMs + 2000))]);
-  clearTimeout(timer);
-  // The leader may be gone while others of its group live on.
-  killGroup(p, 'SIGKILL');
+  return new Supervised({ ...opts, group: true });
 }
 
 export async function stopAll(): Promise<void> {
-  await Promise.all([...live].map((p) => stopProcess(p, 1000, 'SIGKILL')));
+  await stopAllGroups(1000);
 }
-
-export { freePort } from '../../src/common/free-port';
 
 const CLOCK_TICKS_PER_SEC = 100;
 

@@ -3,12 +3,11 @@
  * (the default), or the one REDIS_URL names (then nothing is flushed or reconfigured).
  * Also the server-side figures: INFO commandstats, INFO cpu, SLOWLOG.
  */
-import { ChildProcess, spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort, spawnTracked, stopProcess } from './proc';
-import { sleep } from './stats';
+import { redisServerBinary, TestRedisServer } from '../../test/support/redis-server';
+
+export { redisServerBinary };
 
 export interface RedisTarget {
   url: string;
@@ -18,39 +17,10 @@ export interface RedisTarget {
   stop(): Promise<void>;
 }
 
-export function redisServerBinary(): string {
-  const bin = process.env.REDIS_SERVER_BIN ?? 'redis-server';
-  const probe = spawnSync(bin, ['--version'], { encoding: 'utf8' });
-  if (probe.error || probe.status !== 0) {
-    throw new Error(`redis-server not found (${bin}): install the Debian package "redis-server" or set REDIS_URL / REDIS_SERVER_BIN`);
-  }
-  return bin;
-}
-
-/** Starts a redis-server without persistence in `dir`; resolves once it answers PING. */
+/** Starts a redis-server without persistence in `dir` (the tests' launcher); resolves once it answers PING. */
 export async function startRedis(dir: string): Promise<RedisTarget> {
-  mkdirSync(dir, { recursive: true });
-  const port = await freePort();
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--logfile', join(dir, 'redis.log')];
-  const proc: ChildProcess = spawnTracked(redisServerBinary(), args, { stdio: 'ignore' });
-  const url = `redis://127.0.0.1:${port}/0`;
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`redis-server exited at start (code ${proc.exitCode}); see ${join(dir, 'redis.log')}`);
-    const c = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-    c.on('error', () => undefined); // refused while the server starts: expected, retried below
-    try {
-      await c.connect();
-      await c.ping();
-      break;
-    } catch (err) {
-      if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not start: ${String(err)}`);
-      await sleep(50);
-    } finally {
-      c.disconnect();
-    }
-  }
-  return { url, owned: true, pid: proc.pid, stop: () => stopProcess(proc, 2000, 'SIGKILL') };
+  const server = await new TestRedisServer({ dir, logFile: join(dir, 'redis.log'), group: true }).start();
+  return { url: server.url, owned: true, pid: server.pid, stop: () => server.stop(true) };
 }
 
 export function externalRedis(url: string): RedisTarget {

@@ -4,6 +4,7 @@
  * by a timeout, and a child that exits fails every call still waiting.
  */
 import type { ChildProcess } from 'node:child_process';
+import type { Supervised } from '../../test/support/process';
 
 interface Request {
   rpc: 'req';
@@ -23,10 +24,13 @@ export class RpcClient {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
 
+  readonly child: ChildProcess;
+
   constructor(
     readonly name: string,
-    readonly child: ChildProcess,
+    readonly proc: Supervised,
   ) {
+    const child = (this.child = proc.child);
     child.on('message', (m: unknown) => {
       const res = m as Response;
       if (!res || res.rpc !== 'res') return;

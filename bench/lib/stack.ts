@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { commandDelta, commandStats, CommandStats, externalRedis, redisCpuMs, RedisTarget, slowlogStart, slowlogTop, startRedis } from './redis';
 import { Orchestrator, scriptShas, startOrchestrator, TOKEN } from './orchestrator';
-import { forkTracked, processCpuMs, stopProcess } from './proc';
+import { processCpuMs, startChild } from './proc';
 import { RpcClient } from './rpc';
 import { round, sleep } from './stats';
 
@@ -75,10 +75,10 @@ export class Stack {
       const orch = await startOrchestrator({ root: ctx.root, redisUrl: redis.url, dir, cpuProfile: ctx.cpuProfile, env: opts.orchestratorEnv });
       parts.push(orch);
       const here = resolve(__dirname, '..');
-      const simProc = forkTracked(join(here, 'sim-workers.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-      parts.push({ stop: () => stopProcess(simProc, 1000, 'SIGKILL') });
-      const loadProc = forkTracked(join(here, 'load.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-      parts.push({ stop: () => stopProcess(loadProc, 1000, 'SIGKILL') });
+      const simProc = startChild({ name: 'sim-workers', args: [join(here, 'sim-workers.js')], inherit: true, ipc: true });
+      parts.push({ stop: () => simProc.stop(1000, 'SIGKILL').then(() => undefined) });
+      const loadProc = startChild({ name: 'load', args: [join(here, 'load.js')], inherit: true, ipc: true });
+      parts.push({ stop: () => loadProc.stop(1000, 'SIGKILL').then(() => undefined) });
       const sim = new RpcClient('sim-workers', simProc);
       const load = new RpcClient('load', loadProc);
       const hb = opts.heartbeatIntervalMs ?? 30_000;
@@ -95,7 +95,7 @@ export class Stack {
   async stop(): Promise<void> {
     if (!this.redis.owned) await this.sim.call('unregisterAll', {}, 60_000).catch(() => undefined);
     await Promise.allSettled([this.sim.call('close', {}, 2000), this.load.call('close', {}, 2000)]);
-    await Promise.allSettled([stopProcess(this.sim.child, 1000, 'SIGKILL'), stopProcess(this.load.child, 1000, 'SIGKILL')]);
+    await Promise.allSettled([this.sim.proc.stop(1000, 'SIGKILL'), this.load.proc.stop(1000, 'SIGKILL')]);
     await this.orch.stop().catch(() => undefined);
     this.admin.disconnect();
     await this.redis.stop();

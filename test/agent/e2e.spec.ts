@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EVENTS_STREAM_KEY, workerKey } from '../../src/contracts/protocol';
-import { LlmStub } from '../../src/demo/llm-stub';
+import { LlmStub } from '../support/llm-stub';
 import { TestStack } from '../support/test-app';
 import { waitFor } from '../support/wait-for';
 import { ensureBuilt } from './support/built';

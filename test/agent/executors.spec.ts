@@ -2,7 +2,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LlmStub, STUB_MODEL } from '../../src/demo/llm-stub';
+import { LlmStub, STUB_MODEL } from '../support/llm-stub';
 import { CommandExecutor } from '../../src/agent/executors/command';
 import { EchoExecutor } from '../../src/agent/executors/echo';
 import { ExecutionContext, ExecutorSettings } from '../../src/agent/executors/executor';

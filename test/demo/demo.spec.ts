@@ -1,9 +1,12 @@
-/** `npm run demo`, as a newcomer runs it: a throwaway cluster, every task DONE, everything stopped. */
+/**
+ * `npm run demo`, as a newcomer runs it (it builds the system and the harness first): a throwaway
+ * cluster, every task DONE, everything stopped; and the production build carries no demo.
+ */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureBuilt, ROOT } from '../agent/support/built';
+import { ROOT } from '../agent/support/built';
 
 jest.setTimeout(150_000);
 
@@ -27,7 +30,6 @@ function runDemo(env: NodeJS.ProcessEnv): Promise<{ code: number | null; output:
 describe('npm run demo', () => {
   let tmp: string;
   beforeAll(() => {
-    ensureBuilt();
     tmp = mkdtempSync(join(tmpdir(), 'mloc-demo-test-'));
   });
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -54,5 +56,11 @@ describe('npm run demo', () => {
     expect(withResponses).toHaveLength(10);
     const api = /orchestrator\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(output)![1];
     await expect(fetch(`${api}/healthz`)).rejects.toThrow();
+  });
+
+  it('is not part of the production build: dist/ (what the image ships) has no demo, the demo runs from dist-bench/', () => {
+    expect(existsSync(join(ROOT, 'src', 'demo'))).toBe(false);
+    expect(existsSync(join(ROOT, 'dist', 'demo'))).toBe(false);
+    expect(existsSync(join(ROOT, 'dist-bench', 'demo', 'main.js'))).toBe(true);
   });
 });

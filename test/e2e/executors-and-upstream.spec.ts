@@ -1,7 +1,5 @@
-import { Redis } from 'ioredis';
-import { DispatchMessage, WORKER_IDS_KEY, workerHeartbeatKey, workerKey, WORKERS_EVENTS_CHANNEL } from '../../src/contracts/protocol';
-import { CPU_HW } from '../support/fake-worker';
-import { RawV1Worker } from '../support/raw-v1-worker';
+import { DispatchMessage, noExecutorError } from '../../src/contracts/protocol';
+import { CPU_HW, FakeV1Worker } from '../support/fake-worker';
 import { taskIds as ids, TestStack, taskYaml } from '../support/test-app';
 import { waitFor } from '../support/wait-for';
 
@@ -10,54 +8,22 @@ import { waitFor } from '../support/wait-for';
  * worker does (WORKER_EXECUTORS; null: advertises nothing, as the v1 fleet), records every dispatch
  * addressed to it, and answers each: success, or our worker's "no executor" failure for a type it lacks.
  */
-class RecordingWorker extends RawV1Worker {
-  private readonly dispatches: Redis;
-
-  constructor(
-    url: string,
-    id: string,
-    private readonly behaviour: { executors: string[] | null; runs?: (type: string) => boolean },
-  ) {
-    super(url, id, { hardware: CPU_HW() });
-    this.dispatches = new Redis(url, { maxRetriesPerRequest: 1 });
-  }
-
-  async start(): Promise<this> {
-    const now = this.now();
-    const env = this.behaviour.executors ? { worker: 'test', executors: this.behaviour.executors } : { python: '3.11' };
-    await this.cmd.sadd(WORKER_IDS_KEY, this.id);
-    await this.cmd.hset(workerKey(this.id), { worker_id: this.id, status: 'STARTING', started_at: now, pid: '1', env_json: JSON.stringify(env), hardware_json: JSON.stringify(CPU_HW()), tags_json: '[]', last_seen: now });
-    await this.cmd.setex(workerHeartbeatKey(this.id), 120, now);
-    this.dispatches.on('message', (_c: string, raw: string) => void this.onDispatch(raw));
-    await this.dispatches.subscribe('tasks');
-    await this.cmd.publish(WORKERS_EVENTS_CHANNEL, JSON.stringify({ type: 'REGISTER', worker_id: this.id, status: 'STARTING', ts: now }));
-    await this.setStatus('IDLE');
-    return this;
-  }
-
-  private async onDispatch(raw: string) {
-    const msg = JSON.parse(raw) as DispatchMessage;
-    if (msg.assigned_worker !== this.id) return;
-    this.received.push(msg);
-    await this.ack(msg.task_id);
-    const runs = this.behaviour.runs ?? ((t: string) => this.behaviour.executors?.includes(t) ?? true);
-    if (runs(msg.task_type)) return this.succeed(msg.task_id, { ok: true });
+function recordingWorker(url: string, id: string, behaviour: { executors: string[] | null; runs?: (type: string) => boolean }): FakeV1Worker {
+  const runs = behaviour.runs ?? ((t: string) => behaviour.executors?.includes(t) ?? true);
+  return new FakeV1Worker(url, {
+    id,
+    hardware: CPU_HW(),
+    env: behaviour.executors ? { worker: 'test', executors: behaviour.executors } : { python: '3.11' },
     // What src/agent/task-runner.ts reports for a type it has no executor for.
-    await this.report('TASK_FAILED', msg.task_id, { error: `no executor for taskType ${msg.task_type} on this worker` });
-    await this.setStatus('IDLE', { last_task: msg.task_id });
-  }
-
-  override close() {
-    super.close();
-    this.dispatches.disconnect();
-  }
+    behaviour: (msg) => (runs(msg.task_type) ? { result: { ok: true } } : { error: noExecutorError(msg.task_type) }),
+  });
 }
 
 describe('placement knows executors (issue 12)', () => {
   let s: TestStack;
-  const workers: RecordingWorker[] = [];
-  const worker = async (id: string, opts: ConstructorParameters<typeof RecordingWorker>[2]) => {
-    const w = await new RecordingWorker(s.redis.url, id, opts).start();
+  const workers: FakeV1Worker[] = [];
+  const worker = async (id: string, opts: Parameters<typeof recordingWorker>[2]) => {
+    const w = await recordingWorker(s.redis.url, id, opts).start();
     workers.push(w);
     await waitFor(async () => (await s.http().get(`/workers/${id}`).set(s.authHeader())).status === 200, { what: `worker ${id} registered` });
     return w;
@@ -66,7 +32,7 @@ describe('placement knows executors (issue 12)', () => {
     s = await new TestStack().start();
   });
   afterEach(async () => {
-    for (const w of workers.splice(0)) w.close();
+    for (const w of workers.splice(0)) await w.close();
     await s.stop();
   });
 

@@ -1,6 +1,5 @@
 import { TASKS_EVENTS_CHANNEL, WORKERS_EVENTS_CHANNEL } from '../../src/contracts/protocol';
 import { FakeV1Worker } from '../support/fake-worker';
-import { LaterMlocWorker } from '../support/later-mloc-worker';
 import { firstId, taskYaml, TestStack } from '../support/test-app';
 import { waitFor } from '../support/wait-for';
 
@@ -11,11 +10,11 @@ import { waitFor } from '../support/wait-for';
 describe('the later MLOC worker', () => {
   const ACK_TIMEOUT_SEC = 1;
   let s: TestStack;
-  let w: LaterMlocWorker;
+  let w: FakeV1Worker;
   beforeAll(async () => {
     s = await new TestStack({ DISPATCH_ACK_TIMEOUT_SEC: String(ACK_TIMEOUT_SEC) }).start();
     // Runs each task for 2.5 times the acknowledgement timeout.
-    w = await new LaterMlocWorker(s.redis.url, 'later-1', { runMs: ACK_TIMEOUT_SEC * 2500 }).start();
+    w = await new FakeV1Worker(s.redis.url, { id: 'later-1', generation: 'later', runMs: ACK_TIMEOUT_SEC * 2500 }).start();
     await waitFor(async () => (await s.http().get('/workers/later-1')).body.status === 'IDLE', { what: 'later-1 idle' });
   });
   afterAll(async () => {

@@ -15,7 +15,7 @@ import fc from 'fast-check';
 import type { Redis } from 'ioredis';
 import { ProtocolClient } from '../../src/agent/protocol-client';
 import { taskLogsKey, TASK_LOG_LINE_MAX_BYTES } from '../../src/contracts/protocol';
-import { LlmStub } from '../../src/demo/llm-stub';
+import { LlmStub } from '../support/llm-stub';
 import { Keys } from '../../src/redis/keys';
 import { TaskLogsService } from '../../src/tasks/logs/task-logs.service';
 import { ensureBuilt } from '../agent/support/built';

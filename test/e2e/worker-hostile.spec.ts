@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { isValidWorkerId, WORKER_IDS_KEY, workerHeartbeatKey, workerKey, WORKERS_EVENTS_CHANNEL } from '../../src/contracts/protocol';
-import { RawV1Worker, RawWorkerOptions } from '../support/raw-v1-worker';
+import { FakeV1Worker, FakeWorkerOptions } from '../support/fake-worker';
 import { firstId, TestStack, taskYaml } from '../support/test-app';
 import { waitFor } from '../support/wait-for';
 
@@ -11,7 +11,7 @@ import { waitFor } from '../support/wait-for';
  * as a worker uses them, against the real app and a real redis-server.
  */
 
-type Stack = { s: TestStack; workers: RawV1Worker[]; redis: Redis };
+type Stack = { s: TestStack; workers: FakeV1Worker[]; redis: Redis };
 
 function stack(env: Record<string, string> = {}) {
   const ctx = {} as Stack;
@@ -21,15 +21,16 @@ function stack(env: Record<string, string> = {}) {
     ctx.redis = ctx.s.redis.client();
   });
   afterEach(async () => {
-    for (const w of ctx.workers) w.close();
+    for (const w of ctx.workers) await w.close();
     ctx.redis.disconnect();
     await ctx.s.stop();
   });
   return ctx;
 }
 
-async function startWorker(ctx: Stack, id: string, opts: RawWorkerOptions = {}): Promise<RawV1Worker> {
-  const w = new RawV1Worker(ctx.s.redis.url, id, opts);
+/** A v1 worker that only hears its dispatches: the test drives every step. */
+async function startWorker(ctx: Stack, id: string, opts: Omit<FakeWorkerOptions, 'id'> = {}): Promise<FakeV1Worker> {
+  const w = new FakeV1Worker(ctx.s.redis.url, { id, behaviour: 'ignore', ...opts });
   ctx.workers.push(w);
   await w.listen();
   await w.register();
@@ -37,7 +38,7 @@ async function startWorker(ctx: Stack, id: string, opts: RawWorkerOptions = {}):
 }
 
 /** Submits one task, waits until `w` has it and has acknowledged it (RUNNING). */
-async function runningOn(ctx: Stack, w: RawV1Worker, extraSpec?: string): Promise<string> {
+async function runningOn(ctx: Stack, w: FakeV1Worker, extraSpec?: string): Promise<string> {
   const n = w.received.length + 1;
   const id = firstId(await ctx.s.submit(taskYaml({ extraSpec })));
   const d = await w.waitForDispatch(n);
@@ -183,7 +184,7 @@ describe('ids that would name another worker\'s keys', () => {
   const ctx = stack();
 
   /** A live worker holding a RUNNING task, and everything about it that nobody else may change. */
-  async function victim(): Promise<{ w: RawV1Worker; task: string; snapshot: () => Promise<unknown> }> {
+  async function victim(): Promise<{ w: FakeV1Worker; task: string; snapshot: () => Promise<unknown> }> {
     const w = await startWorker(ctx, 'victim', { heartbeatTtlSec: 3600 });
     const task = await runningOn(ctx, w);
     const snapshot = async () => ({

@@ -153,7 +153,7 @@ describe('fault injection', () => {
     r.disconnect();
     await waitAllFinal(s);
     expect((await fetch(`${o.url}/healthz`)).status).toBe(200);
-    expect(o.proc?.exitCode ?? null).toBeNull();
+    expect(o.proc?.child.exitCode ?? null).toBeNull();
     expectClean(await audit(s, ids, 'malformed flood'), 200);
   });
 

@@ -1,10 +1,11 @@
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { connect } from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from '../../src/common/free-port';
+import { Supervised } from './process';
 
 export { freePort };
 
@@ -27,7 +28,7 @@ function pingOnce(port: number): Promise<string | null> {
   });
 }
 
-function redisServerBinary(): string {
+export function redisServerBinary(): string {
   const bin = process.env.REDIS_SERVER_BIN ?? 'redis-server';
   const probe = spawnSync(bin, ['--version'], { encoding: 'utf8' });
   if (probe.error || probe.status !== 0) {
@@ -39,30 +40,57 @@ function redisServerBinary(): string {
   return bin;
 }
 
+export interface RedisServerOptions {
+  /** AOF on, kept across restarts. */
+  persistence?: boolean;
+  /** Its folder (default: a new temporary one, removed by destroy()). */
+  dir?: string;
+  /** Its log file (default: none). */
+  logFile?: string;
+  /** Its own process group, killed if this process exits (the bench, the demo). */
+  group?: boolean;
+}
+
 /**
- * A throwaway redis-server on a free loopback port, in its own temporary folder, so a test can
- * stop, kill or restart it. With `persistence`, AOF is on and survives restarts.
+ * A throwaway redis-server on a free loopback port, in its own folder, so a test can stop, kill,
+ * pause or restart it. With `persistence`, AOF is on and survives restarts. The tests, the fault
+ * suite, the bench and the demo all start their Redis with this class.
  */
 export class TestRedisServer {
   port = 0;
-  private proc: ChildProcess | null = null;
-  readonly dir = mkdtempSync(join(tmpdir(), 'mloc-redis-'));
+  private proc: Supervised | null = null;
+  readonly dir: string;
+  private readonly ownDir: boolean;
 
-  constructor(private readonly opts: { persistence?: boolean } = {}) {}
+  constructor(private readonly opts: RedisServerOptions = {}) {
+    this.ownDir = !opts.dir;
+    this.dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'mloc-redis-'));
+    if (opts.dir) mkdirSync(opts.dir, { recursive: true });
+  }
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}/0`;
   }
 
-  async start(): Promise<void> {
+  /** The running process (for its pid, or to notice it dying), null when stopped. */
+  get process(): Supervised | null {
+    return this.proc;
+  }
+
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
+  async start(): Promise<this> {
     if (!this.port) this.port = await freePort();
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--logfile', ''];
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--logfile', this.opts.logFile ?? ''];
     args.push('--appendonly', this.opts.persistence ? 'yes' : 'no');
-    this.proc = spawn(redisServerBinary(), args, { stdio: 'ignore' });
+    this.proc = new Supervised({ name: `redis-server on port ${this.port}`, command: redisServerBinary(), args, quiet: true, group: this.opts.group });
     // Left for the global teardown, which stops a server a hung test leaves behind.
     const runDir = process.env.MLOC_TEST_RUN_DIR;
     if (runDir && this.proc.pid) writeFileSync(join(runDir, `${this.port}.pid`), JSON.stringify({ pid: this.proc.pid, dir: this.dir }));
     await this.waitUntilAnswering();
+    return this;
   }
 
   /**
@@ -70,35 +98,31 @@ export class TestRedisServer {
    * is refused leaves a timer behind for seconds, which kept Jest from exiting.
    */
   private async waitUntilAnswering(): Promise<void> {
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const err = await pingOnce(this.port);
-      if (!err) return;
-      if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not start: ${err}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const proc = this.proc!;
+    let last: string | null = null;
+    await proc
+      .waitUntil(async () => (last = await pingOnce(this.port)) === null, 'answer PING', 10_000)
+      .catch((err: Error) => {
+        throw new Error(`redis-server on port ${this.port} did not start: ${last ?? ''} ${err.message}${this.opts.logFile ? ` (log: ${this.opts.logFile})` : ''}`);
+      });
   }
 
-  /** Stops the server: SIGKILL when `kill`, else a clean SIGTERM. */
+  /** Stops the server: SIGKILL when `kill`, else a clean SIGTERM (SIGKILL after 10 s). */
   async stop(kill = false): Promise<void> {
     const p = this.proc;
-    if (!p || p.exitCode !== null) return;
     this.proc = null;
-    await new Promise<void>((resolve) => {
-      p.once('exit', () => resolve());
-      p.kill(kill ? 'SIGKILL' : 'SIGTERM');
-      p.kill('SIGCONT'); // a paused server acts on SIGTERM only once resumed
-    });
+    if (!p) return;
+    await (kill ? p.kill('SIGKILL') : p.stop(10_000));
   }
 
   /** SIGSTOP: the server keeps its connections open but answers nothing until resume(). */
   pause(): void {
-    this.proc?.kill('SIGSTOP');
+    this.proc?.signal('SIGSTOP');
   }
 
   /** SIGCONT after pause(). */
   resume(): void {
-    this.proc?.kill('SIGCONT');
+    this.proc?.signal('SIGCONT');
   }
 
   async restart(): Promise<void> {
@@ -106,9 +130,10 @@ export class TestRedisServer {
     await this.start();
   }
 
+  /** Kills the server and removes its folder when it made it. */
   async destroy(): Promise<void> {
     await this.stop(true);
-    rmSync(this.dir, { recursive: true, force: true });
+    if (this.ownDir) rmSync(this.dir, { recursive: true, force: true });
   }
 
   client(): Redis {

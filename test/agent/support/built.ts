@@ -16,11 +16,11 @@ function newestMtime(dir: string): number {
 }
 
 /**
- * The process tests run the built code: build when dist is missing, or older than the worker,
- * demo or contract sources (so an edit is never tested against stale JavaScript).
+ * The process tests run the built code: build when dist is missing, or older than the worker
+ * or contract sources (so an edit is never tested against stale JavaScript).
  */
 export function ensureBuilt(): void {
-  const sources = ['src/agent', 'src/demo', 'src/contracts'].map((d) => newestMtime(join(ROOT, d)));
+  const sources = ['src/agent', 'src/contracts'].map((d) => newestMtime(join(ROOT, d)));
   if (existsSync(WORKER_MAIN) && statSync(WORKER_MAIN).mtimeMs >= Math.max(...sources)) return;
   execSync('npm run build', { cwd: ROOT, stdio: 'pipe' });
 }

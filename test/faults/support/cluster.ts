@@ -1,19 +1,21 @@
-import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
+import { Supervised } from '../../support/process';
 import { freePort, TestRedisServer } from '../../support/redis-server';
 import { waitFor } from '../../support/wait-for';
 
 const ROOT = resolve(__dirname, '../../..');
 const MAIN = join(ROOT, 'dist/main.js');
+/** The worker fleet (test/support/worker-fleet.ts), compiled with the bench by `npm run build:harness`. */
+const FLEET = join(ROOT, 'dist-bench/test/support/worker-fleet.js');
 
 /** A real orchestrator process (the built code), which a scenario can kill -9 and start again. */
 export class OrchestratorProcess {
-  proc: ChildProcess | null = null;
+  proc: Supervised | null = null;
   port = 0;
-  private output = '';
+  private lastOutput = '';
 
   constructor(
     private readonly redisUrl: string,
@@ -28,29 +30,25 @@ export class OrchestratorProcess {
   async start(): Promise<this> {
     if (!existsSync(MAIN)) throw new Error('dist/main.js is missing: run `npm run build` first (npm run test:faults does)');
     if (!this.port) this.port = await freePort();
-    this.output = '';
-    this.proc = spawn(process.execPath, [MAIN], {
+    this.proc = new Supervised({
+      name: `orchestrator on port ${this.port}`,
+      args: [MAIN],
       env: { ...process.env, REDIS_URL: this.redisUrl, PORT: String(this.port), LOG_LEVEL: 'warn', LOG_FILE: join(this.dir, `orchestrator-${this.port}.log`), ...this.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    this.proc.stdout!.on('data', (d) => (this.output += d));
-    this.proc.stderr!.on('data', (d) => (this.output += d));
-    await waitFor(async () => (await fetch(`${this.url}/healthz`).catch(() => null))?.ok, { timeoutMs: 20_000, what: 'orchestrator /healthz' });
+    await this.proc.waitForUrl(`${this.url}/healthz`, 20_000);
     return this;
   }
 
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
     const p = this.proc;
-    if (!p || p.exitCode !== null || p.signalCode) return p?.exitCode ?? null;
+    if (!p) return null;
     this.proc = null;
-    return new Promise((resolveExit) => {
-      p.once('exit', (code) => resolveExit(code));
-      p.kill(signal);
-    });
+    this.lastOutput = p.output;
+    return (await p.kill(signal)).code;
   }
 
   get log(): string {
-    return this.output;
+    return this.proc?.output ?? this.lastOutput;
   }
 
   async readyz(): Promise<{ status: number; body: { role?: string; ready?: boolean } }> {
@@ -65,9 +63,9 @@ export class OrchestratorProcess {
   }
 }
 
-/** A process of simulated v1 workers (worker-fleet.js). */
+/** A process of emulated v1 workers (test/support/worker-fleet.ts). */
 export class Fleet {
-  proc: ChildProcess | null = null;
+  proc: Supervised | null = null;
 
   constructor(
     private readonly redisUrl: string,
@@ -75,21 +73,16 @@ export class Fleet {
   ) {}
 
   async start(): Promise<this> {
-    this.proc = spawn(process.execPath, [join(__dirname, 'worker-fleet.js')], { env: { ...process.env, REDIS_URL: this.redisUrl, ...this.env }, stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    this.proc.stdout!.on('data', (d) => (out += d));
-    await waitFor(() => out.includes('"ready"'), { timeoutMs: 20_000, what: 'worker fleet ready' });
+    if (!existsSync(FLEET)) throw new Error(`${FLEET} is missing: run \`npm run build:harness\` first (npm run test:faults does)`);
+    this.proc = new Supervised({ name: `worker fleet ${this.env.FLEET_PREFIX ?? ''}`, args: [FLEET], env: { ...process.env, REDIS_URL: this.redisUrl, ...this.env }, echo: true });
+    await this.proc.waitForLine(/"ready"/, 20_000);
     return this;
   }
 
-  kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const p = this.proc;
-    if (!p || p.exitCode !== null || p.signalCode) return Promise.resolve();
     this.proc = null;
-    return new Promise((r) => {
-      p.once('exit', () => r());
-      p.kill(signal);
-    });
+    await p?.kill(signal);
   }
 }
 

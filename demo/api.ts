@@ -1,6 +1,6 @@
 /** The few orchestrator endpoints the demo calls, over fetch. */
-import type { SubmittedTask, TaskResponse } from '../tasks/task-record';
-import type { WorkerResponse } from '../workers/worker-record';
+import type { SubmittedTask, TaskResponse } from '../src/tasks/task-record';
+import type { WorkerResponse } from '../src/workers/worker-record';
 
 export class OrchestratorApi {
   constructor(

@@ -1,5 +1,5 @@
 /** How the demo prints tasks: one line per state change, and the final table. Pure formatting. */
-import type { TaskResponse } from '../tasks/task-record';
+import type { TaskResponse } from '../src/tasks/task-record';
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 

@@ -1,5 +1,5 @@
 /**
- * `npm run demo` (after `npm run build`): a throwaway local cluster that shows the whole system.
+ * `npm run demo` (it builds first): a throwaway local cluster that shows the whole system.
  * Starts Redis (unless REDIS_URL is set), an OpenAI-compatible stub, the orchestrator and three
  * workers (one simulating an NVIDIA L4 machine), submits the bad example documents of examples/bad
  * (each refused with a 400 naming the field), then a sharded inference job, a pipeline and a graph,
@@ -9,22 +9,23 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { redactRedisUrl } from '../config/env';
-import { isFinal } from '../contracts/task-states';
-import type { TaskResponse } from '../tasks/task-record';
-import { sleep } from '../agent/abort';
+import { redactRedisUrl } from '../src/config/env';
+import { isFinal } from '../src/contracts/task-states';
+import type { TaskResponse } from '../src/tasks/task-record';
+import { sleep } from '../src/agent/abort';
+import { LlmStub } from '../test/support/llm-stub';
 import { OrchestratorApi } from './api';
 import { DEMO_TAG, graphJob, pipelineJob, shardedInferenceJob } from './jobs';
-import { LlmStub } from './llm-stub';
-import { DemoError, freePort, ManagedProcess } from './processes';
+import { DemoError, freePort, startProcess, Supervised } from './processes';
 import { startThrowawayRedis } from './redis';
 import { progressLine, taskTable } from './report';
 
-const DIST = resolve(__dirname, '..');
-const ORCHESTRATOR_MAIN = join(DIST, 'main.js');
-const WORKER_MAIN = join(DIST, 'agent', 'main.js');
-/** The repository's bad example documents (dist/demo → examples/bad); absent when only dist/ was shipped. */
-const BAD_EXAMPLES = resolve(DIST, '..', 'examples', 'bad');
+/** The repository: the demo runs from dist-bench/demo (the harness build), the system from dist/ (npm run build). */
+const ROOT = resolve(__dirname, '..', '..');
+const ORCHESTRATOR_MAIN = join(ROOT, 'dist', 'main.js');
+const WORKER_MAIN = join(ROOT, 'dist', 'agent', 'main.js');
+/** The repository's bad example documents. */
+const BAD_EXAMPLES = join(ROOT, 'examples', 'bad');
 
 const STARTUP_TIMEOUT_MS = 30_000;
 const JOBS_TIMEOUT_MS = 90_000;
@@ -62,7 +63,7 @@ class Demo {
   readonly token = randomBytes(16).toString('hex');
   redisUrl = '';
   api: OrchestratorApi | null = null;
-  private readonly processes: ManagedProcess[] = [];
+  private readonly processes: Supervised[] = [];
   private stub: LlmStub | null = null;
   private readonly t0 = Date.now();
   /** Rejects as soon as any process the demo started dies on its own. */
@@ -111,7 +112,7 @@ class Demo {
       return;
     }
     const redis = await startThrowawayRedis(this.dir, this.logsDir);
-    this.track(redis.process);
+    this.track(redis.process!);
     this.redisUrl = redis.url;
     say(`  redis         ${redis.url} (throwaway redis-server)`);
   }
@@ -128,7 +129,7 @@ class Demo {
       HOST: '127.0.0.1',
       ORCHESTRATOR_TOKEN: this.token,
     };
-    this.track(new ManagedProcess('orchestrator', process.execPath, [ORCHESTRATOR_MAIN], env, join(this.logsDir, 'orchestrator.out')));
+    this.track(startProcess('orchestrator', process.execPath, [ORCHESTRATOR_MAIN], env, join(this.logsDir, 'orchestrator.out')));
     this.api = new OrchestratorApi(`http://127.0.0.1:${port}`, this.token);
     say(`  orchestrator  ${this.api.baseUrl}`);
   }
@@ -146,7 +147,7 @@ class Demo {
         OPENAI_BASE_URL: this.stub!.url,
         LOG_LEVEL: 'INFO',
       };
-      this.track(new ManagedProcess(w.id, process.execPath, [WORKER_MAIN], env, join(this.logsDir, `${w.id}.log`)));
+      this.track(startProcess(w.id, process.execPath, [WORKER_MAIN], env, join(this.logsDir, `${w.id}.log`)));
     }
     say(`  workers       ${WORKERS.map((w) => `${w.id} (${w.label})`).join(', ')}`);
   }
@@ -249,9 +250,9 @@ class Demo {
     await this.stub?.stop();
   }
 
-  private track(p: ManagedProcess) {
+  private track(p: Supervised) {
     this.processes.push(p);
-    void p.crashed().then((how) => this.onCrash(new DemoError(`${p.name} ${how}. Last lines of ${p.logFile}:\n${p.logTail()}`)));
+    void p.crashed().then((how) => this.onCrash(new DemoError(`${p.name} ${how}. Last lines of ${p.opts.logFile ?? 'its output'}:\n${p.logTail()}`)));
   }
 
   /** `work`, unless a process dies first. */

@@ -1,0 +1,17 @@
+// @ts-check
+/**
+ * `npm run test:unit`: the specs that need no Redis, no app and no child process (pure code:
+ * placement, parsing, contracts, the script loader, the worker's units, the docs), listed in
+ * test/support/test-tiers.js. Seconds, in parallel. `npm test` runs them with the e2e tier.
+ */
+const base = require('./jest.config.js');
+const { UNIT_SPECS } = require('./test/support/test-tiers.js');
+
+module.exports = {
+  ...base,
+  testMatch: undefined,
+  testRegex: UNIT_SPECS,
+  // Nothing to start or stop: no test redis-server to clean up after.
+  globalSetup: undefined,
+  globalTeardown: undefined,
+};
