@@ -99,12 +99,8 @@ async function init(c: SimConfig) {
 }
 
 function hardwareFor(kind: string) {
-  const cpu = { cpu: { logical_cores: 8, model: 'x86_64' }, memory: { total_bytes: 32 * 2 ** 30 }, network: { ip: '127.0.0.1' } };
-  if (kind !== 'gpu') return cpu;
-  return {
-    ...cpu,
-    gpu: { driver_version: '550.54', cuda_version: '12.4', gpus: [{ index: 0, name: 'NVIDIA A100-SXM4-80GB', uuid: 'GPU-0', memory_bytes: 80 * 2 ** 30 }] },
-  };
+  const hw = kind === 'gpu' ? v1.GPU_HW(['NVIDIA A100-SXM4-80GB'], 8, 32) : v1.CPU_HW();
+  return { ...hw, network: { ip: '127.0.0.1' } };
 }
 
 /** Registers `count` workers (PROTOCOL section 1, in order), `chunk` at a time per connection. */

@@ -46,9 +46,14 @@ export class OrchestratorApi {
     };
   }
 
-  /** Newest first. */
+  /** Newest first, each as a summary (no document, no result). */
   tasks(): Promise<TaskResponse[]> {
     return this.call('GET', '/api/v1/tasks');
+  }
+
+  /** One task's whole record, with its result. */
+  task(id: string): Promise<TaskResponse> {
+    return this.call('GET', `/api/v1/tasks/${encodeURIComponent(id)}`);
   }
 
   private async call<T>(method: string, path: string, yaml?: string): Promise<T> {

@@ -102,7 +102,9 @@ class Demo {
     for (const yaml of [pipelineJob(), graphJob(process.execPath)]) order.push(...(await this.api!.submit(yaml)).map((t) => t.task_id));
 
     const tasks = await this.guard(this.follow(order));
-    return this.summarize(tasks, order);
+    // The list has summaries; the sharded job's merged answers are in its whole record.
+    const sharded = await this.api!.task(order[0]).catch(() => null);
+    return this.summarize(tasks, order, sharded);
   }
 
   private async startRedis() {
@@ -208,9 +210,8 @@ class Demo {
     return all.filter((t) => wanted.has(t.task_id) || (t.parent_id !== null && wanted.has(t.parent_id))).reverse();
   }
 
-  private summarize(tasks: TaskResponse[], order: string[]): number {
+  private summarize(tasks: TaskResponse[], order: string[], sharded: TaskResponse | null): number {
     say(`\n${taskTable(tasks, order)}\n`);
-    const sharded = tasks.find((t) => t.task_id === order[0]);
     const merged = (sharded?.result as { merged?: { items?: { input: string; output: string }[]; usage?: Record<string, number> } } | null)?.merged;
     if (merged?.items?.length) {
       say(`demo-answers: ${merged.items.length} answers from ${sharded!.children?.length} shards, in prompt order (${merged.usage?.total_tokens ?? '?'} tokens), for example:`);
