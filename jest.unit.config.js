@@ -5,6 +5,10 @@
  * test/support/test-tiers.js. Seconds, in parallel. `npm test` runs them with the e2e tier.
  */
 const base = require('./jest.config.js');
+
+// Read by the harness (test/support/redis-server.ts, process.ts): a spec of this tier that starts
+// Redis or a process fails at once, naming the tier list to move it out of.
+process.env.MLOC_TEST_TIER = 'unit';
 const { UNIT_SPECS } = require('./test/support/test-tiers.js');
 
 module.exports = {

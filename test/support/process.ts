@@ -64,6 +64,7 @@ export class Supervised {
   private stopRequested = false;
 
   constructor(readonly opts: SuperviseOptions) {
+    assertNotUnitTier(`starts a process (${opts.name})`);
     let stdio: StdioOptions;
     let fd: number | null = null;
     if (opts.logFile) {
@@ -204,6 +205,13 @@ export class Supervised {
     if (this.running) return null;
     const how = this.child.pid === undefined ? 'could not start' : describeExit({ code: this.child.exitCode, signal: this.child.signalCode });
     return new Error(`${this.name} ${how}. Last lines of its output:\n${this.logTail()}`);
+  }
+}
+
+/** The unit tier (jest.unit.config.js) starts nothing: a spec that does belongs to the e2e tier. */
+export function assertNotUnitTier(what: string): void {
+  if (process.env.MLOC_TEST_TIER === 'unit') {
+    throw new Error(`this spec ${what}, so it is not a unit spec: take it out of test/support/test-tiers.js (it then runs in npm run test:e2e)`);
   }
 }
 

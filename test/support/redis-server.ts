@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from '../../src/common/free-port';
-import { Supervised } from './process';
+import { assertNotUnitTier, Supervised } from './process';
 
 export { freePort };
 
@@ -82,6 +82,7 @@ export class TestRedisServer {
   }
 
   async start(): Promise<this> {
+    assertNotUnitTier('starts a redis-server');
     if (!this.port) this.port = await freePort();
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--logfile', this.opts.logFile ?? ''];
     args.push('--appendonly', this.opts.persistence ? 'yes' : 'no');
