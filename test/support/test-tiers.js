@@ -7,6 +7,7 @@
 module.exports.UNIT_SPECS = [
   '/src/.*\\.spec\\.ts$',
   '/test/docs/.*\\.spec\\.ts$',
+  '/test/support/.*\\.spec\\.ts$',
   '/test/redis/(watchdog-self-check|script-loader)\\.spec\\.ts$',
   '/test/agent/(units|cancel-control)\\.spec\\.ts$',
 ];
