@@ -24,12 +24,30 @@ const FOREIGN_REPOSITORY = {
   message: "A repository is used by its own module only: go through that module's service (docs/architecture.md, Rooms and doors).",
 };
 const walls = (above) => [
-  { regex: `^(\\.\\./)+(${above.join('|')})/`, message: `An import may only point down the rooms (contracts < infrastructure < workers < scheduler < tasks < events/admin/health/results): not into ${above.join(', ')} (docs/architecture.md, Rooms and doors).` },
+  {
+    regex: `^(\\.\\./)+(${above.join('|')})/`,
+    message: `An import may only point down the rooms (contracts < infrastructure < workers < scheduler < tasks < events/admin/health/results): not into ${above.join(', ')} (docs/architecture.md, Rooms and doors).`,
+  },
   FOREIGN_REPOSITORY,
 ];
 
 const nodeGlobals = Object.fromEntries(
-  ['process', 'console', 'Buffer', '__dirname', '__filename', 'require', 'module', 'exports', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'URL'].map((g) => [g, 'readonly']),
+  [
+    'process',
+    'console',
+    'Buffer',
+    '__dirname',
+    '__filename',
+    'require',
+    'module',
+    'exports',
+    'setTimeout',
+    'clearTimeout',
+    'setInterval',
+    'clearInterval',
+    'setImmediate',
+    'URL',
+  ].map((g) => [g, 'readonly']),
 );
 
 export default tseslint.config(
@@ -83,7 +101,14 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ regex: '^(@nestjs/|(\\.\\./)+(admin|common|events|health|leadership|metrics|redis|scheduler|tasks|workers)/)', message: 'The worker process imports shapes from src/contracts, not from the orchestrator.' }] },
+        {
+          patterns: [
+            {
+              regex: '^(@nestjs/|(\\.\\./)+(admin|common|events|health|leadership|metrics|redis|scheduler|tasks|workers)/)',
+              message: 'The worker process imports shapes from src/contracts, not from the orchestrator.',
+            },
+          ],
+        },
       ],
     },
   },

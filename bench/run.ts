@@ -97,7 +97,9 @@ async function main() {
   const m = await machine(ctx.externalRedisUrl);
   const speedAtStart = calibrate();
   const cpuAtStart = cpuTimes();
-  ctx.log(`MLOC orchestrator bench (${args.quick ? 'quick' : 'full'}): ${m.cores} cores, ${m.cpuModel}, ${m.memoryGb} GB, Node ${m.node}, Redis ${m.redis}, commit ${m.commit}${m.srcModified ? ' (src/ modified)' : ''}`);
+  ctx.log(
+    `MLOC orchestrator bench (${args.quick ? 'quick' : 'full'}): ${m.cores} cores, ${m.cpuModel}, ${m.memoryGb} GB, Node ${m.node}, Redis ${m.redis}, commit ${m.commit}${m.srcModified ? ' (src/ modified)' : ''}`,
+  );
   ctx.log(`machine speed: calibration ${speedAtStart} ms (lower is faster; compare runs by this ratio)`);
   if (ctx.externalRedisUrl) ctx.log(`using REDIS_URL (nothing is flushed; pub/sub is shared by every database of that server)`);
   const results: ScenarioResult[] = [];

@@ -81,7 +81,14 @@ function batchRow(size: number, sub: SubmitResult): Row {
  */
 const doneTimeoutMs = (tasks: number) => Math.max(120_000, (tasks / 20) * 1000);
 
-async function withStack(ctx: Context, id: string, title: string, params: Record<string, unknown>, body: (st: Stack, res: ScenarioResult) => Promise<void>, opts: StackOptions = {}): Promise<ScenarioResult> {
+async function withStack(
+  ctx: Context,
+  id: string,
+  title: string,
+  params: Record<string, unknown>,
+  body: (st: Stack, res: ScenarioResult) => Promise<void>,
+  opts: StackOptions = {},
+): Promise<ScenarioResult> {
   const started = Date.now();
   const res: ScenarioResult = { id, title, params, figures: {}, rows: [], checks: [], durationSec: 0 };
   let st: Stack | null = null;
@@ -89,7 +96,7 @@ async function withStack(ctx: Context, id: string, title: string, params: Record
     st = await Stack.start(ctx, id, opts);
     await body(st, res);
   } catch (err) {
-    res.error = err instanceof Error ? err.stack ?? err.message : String(err);
+    res.error = err instanceof Error ? (err.stack ?? err.message) : String(err);
   } finally {
     if (st) {
       const warnings = st.orch.warnings();
@@ -107,7 +114,14 @@ async function withStack(ctx: Context, id: string, title: string, params: Record
  * not seen DONE by the deadline is looked up: still PENDING/DISPATCHED/RUNNING means the
  * orchestrator was too slow (the check still fails), anything else means it was lost.
  */
-async function checkRun(st: Stack, res: ScenarioResult, what: string, done: WaitDone, sim: SimStats, submit?: { errors: number; firstErrors: string[] }): Promise<{ lost: number }> {
+async function checkRun(
+  st: Stack,
+  res: ScenarioResult,
+  what: string,
+  done: WaitDone,
+  sim: SimStats,
+  submit?: { errors: number; firstErrors: string[] },
+): Promise<{ lost: number }> {
   let detail = `${done.done}/${done.created} done`;
   let lost = 0;
   if (done.missing > 0) {
@@ -120,7 +134,11 @@ async function checkRun(st: Stack, res: ScenarioResult, what: string, done: Wait
   res.checks.push({ name: `${what}: every task DONE`, ok: done.missing === 0 && done.done === done.created && Object.keys(done.endedOtherwise).length === 0, detail });
   res.checks.push({ name: `${what}: no task dispatched twice`, ok: sim.duplicateDispatches === 0, detail: `${sim.duplicateDispatches} duplicate dispatch(es)` });
   res.checks.push({ name: `${what}: no dispatch to a busy worker`, ok: sim.busyDispatches === 0, detail: `${sim.busyDispatches}` });
-  res.checks.push({ name: `${what}: simulated workers without errors`, ok: sim.errors === 0 && sim.subscriberReconnects === 0, detail: `${sim.errors} error(s) ${sim.lastError}; subscriber reconnects ${sim.subscriberReconnects}` });
+  res.checks.push({
+    name: `${what}: simulated workers without errors`,
+    ok: sim.errors === 0 && sim.subscriberReconnects === 0,
+    detail: `${sim.errors} error(s) ${sim.lastError}; subscriber reconnects ${sim.subscriberReconnects}`,
+  });
   if (submit) res.checks.push({ name: `${what}: every submission accepted`, ok: submit.errors === 0, detail: `${submit.errors} error(s) ${submit.firstErrors.join(' | ')}` });
   return { lost };
 }
@@ -144,7 +162,11 @@ const throughputBatch: Scenario = {
       await st.warmUp(P.warm);
       await prepare(st, { done: true });
       const win = await st.beginWindow();
-      const sub = await st.load.call<SubmitResult>('submitBatches', { prefix: `${st.prefix}-t`, count: P.tasks, batchSize: P.batchSize, concurrency: P.concurrency }, doneTimeoutMs(P.tasks));
+      const sub = await st.load.call<SubmitResult>(
+        'submitBatches',
+        { prefix: `${st.prefix}-t`, count: P.tasks, batchSize: P.batchSize, concurrency: P.concurrency },
+        doneTimeoutMs(P.tasks),
+      );
       const done = await st.load.call<WaitDone>('waitDone', { timeoutMs: doneTimeoutMs(P.tasks) }, doneTimeoutMs(P.tasks) + 30_000);
       const w = await win.end(done.done);
       const sim = await st.simStats();
@@ -241,15 +263,29 @@ const latency: Scenario = {
       const r = await latencyRun(st, `${st.prefix}-t`, P.tasks, P.rate);
       await checkRun(st, res, 'run', r.done, r.sim, r.sub);
       res.checks.push({ name: 'every dispatch seen by the observer', ok: r.notSeen === 0, detail: `${r.notSeen} not seen` });
-      res.figures = { submitToDispatchMs: r.lat, ...r.split, requestMs: r.sub.requestMs, achievedRate: round(r.sub.achievedRate), lateSends: r.sub.late, orchestrator: r.orchestrator };
+      res.figures = {
+        submitToDispatchMs: r.lat,
+        ...r.split,
+        requestMs: r.sub.requestMs,
+        achievedRate: round(r.sub.achievedRate),
+        lateSends: r.sub.late,
+        orchestrator: r.orchestrator,
+      };
       res.redis = { run: r.w };
       res.rows.push(row('submit → dispatch p50', fmt(r.lat.p50, ' ms')));
       res.rows.push(row('submit → dispatch p99', fmt(r.lat.p99, ' ms'), '≤ 10 ms', r.lat.p99 !== null && r.lat.p99 <= 10));
-      res.rows.push(row('of which submit → task created / created → dispatch, p99', `${fmt(r.split.submitToCreatedMs.p99, ' ms')} / ${fmt(r.split.createdToDispatchMs.p99, ' ms')}`));
+      res.rows.push(
+        row('of which submit → task created / created → dispatch, p99', `${fmt(r.split.submitToCreatedMs.p99, ' ms')} / ${fmt(r.split.createdToDispatchMs.p99, ' ms')}`),
+      );
       res.rows.push(row('request p50 / p99 (the answer waits for a scheduling pass)', `${fmt(r.sub.requestMs.p50, ' ms')} / ${fmt(r.sub.requestMs.p99, ' ms')}`));
       res.rows.push(row('achieved submission rate', fmt(r.sub.achievedRate, '/s')));
       const gcTotal = Object.values(r.orchestrator.gcMs).reduce((a: number, b) => a + (b ?? 0), 0);
-      res.rows.push(row('orchestrator event-loop delay p99 / max; GC during the run', `${fmt(r.orchestrator.eventLoopDelayP99Ms, ' ms')} / ${fmt(r.orchestrator.eventLoopDelayMaxMs, ' ms')}; ${fmt(round(gcTotal), ' ms')}`));
+      res.rows.push(
+        row(
+          'orchestrator event-loop delay p99 / max; GC during the run',
+          `${fmt(r.orchestrator.eventLoopDelayP99Ms, ' ms')} / ${fmt(r.orchestrator.eventLoopDelayMaxMs, ' ms')}; ${fmt(round(gcTotal), ' ms')}`,
+        ),
+      );
     });
   },
 };
@@ -264,7 +300,11 @@ const pipeline: Scenario = {
       await st.warmUp(P.warm);
       await prepare(st, { done: true }, { handoffs: true });
       const win = await st.beginWindow();
-      const sub = await st.load.call<SubmitResult>('submitAtRate', { prefix: `${st.prefix}-p`, count: P.pipelines, ratePerSec: P.ratePerSec, doc: { stages: 3 } }, doneTimeoutMs(P.pipelines * 3) + (P.pipelines / P.ratePerSec) * 1000);
+      const sub = await st.load.call<SubmitResult>(
+        'submitAtRate',
+        { prefix: `${st.prefix}-p`, count: P.pipelines, ratePerSec: P.ratePerSec, doc: { stages: 3 } },
+        doneTimeoutMs(P.pipelines * 3) + (P.pipelines / P.ratePerSec) * 1000,
+      );
       const done = await st.load.call<WaitDone>('waitDone', { timeoutMs: doneTimeoutMs(P.pipelines * 3) }, doneTimeoutMs(P.pipelines * 3) + 30_000);
       const w = await win.end(done.done);
       await checkRun(st, res, 'run', done, await st.simStats(), sub);
@@ -286,39 +326,68 @@ const workerScale: Scenario = {
   title: 'worker scale: 10, 1,000 and 10,000 registered workers',
   run(ctx) {
     const P = ctx.quick ? { sizes: [10, 100, 1000], tasks: 60, rate: 200, warm: 20 } : { sizes: [10, 1000, 10_000], tasks: 2000, rate: 200, warm: 200 };
-    return withStack(ctx, this.id, this.title, P, async (st, res) => {
-      const per: Record<string, unknown> = {};
-      res.redis = {};
-      const cmdPerTask: number[] = [];
-      let p99AtMax: number | null = null;
-      let registered = 0;
-      for (const size of P.sizes) {
-        const reg = await st.addWorkers(size - registered, { tag: `n${size}` });
-        registered = size;
-        await st.warmUp(P.warm);
-        const placedBefore = await scrapeHistogram(st.orch.baseUrl, PLACEMENT_HISTOGRAM);
-        const r = await latencyRun(st, `${st.prefix}-n${size}`, P.tasks, P.rate);
-        const placed = histogramDelta(placedBefore, await scrapeHistogram(st.orch.baseUrl, PLACEMENT_HISTOGRAM));
-        const placement = { count: placed.count, p50: round(histogramQuantileMs(placed, 0.5)), p99: round(histogramQuantileMs(placed, 0.99)), meanMs: round(placed.count ? (placed.sum / placed.count) * 1000 : null) };
-        await checkRun(st, res, `${size} workers`, r.done, r.sim, r.sub);
-        per[size] = { registrationMs: round(reg.ms), placementMs: placement, submitToDispatchMs: r.lat, ...r.split, requestMs: r.sub.requestMs, commandsPerTask: r.w.commandsPerTask, orchestratorCommandsPerTask: r.w.orchestratorCommandsPerTask };
-        res.redis[`${size} workers`] = r.w;
-        if (r.w.orchestratorCommandsPerTask !== null) cmdPerTask.push(r.w.orchestratorCommandsPerTask);
-        // Placement time as the orchestrator measures it (histogram mloc_scheduler_placement_seconds:
-        // from a queued task's record to its chosen worker(s), in memory). From outside, task created
-        // (ORCH_TASK_SUBMITTED seen) -> dispatch seen adds the claim round trip and event-loop waits,
-        // and submit -> dispatch adds HTTP and parsing as well.
-        p99AtMax = placement.p99;
-        const largest = size === P.sizes[P.sizes.length - 1];
-        res.rows.push(row(`${size} workers: placement time p50 / p99 (${placement.count} placed)`, `${fmt(placement.p50, ' ms')} / ${fmt(placement.p99, ' ms')}`, largest ? '≤ 1 ms (p99)' : '', largest ? placement.p99 !== null && placement.p99 <= 1 : null));
-        res.rows.push(row(`${size} workers: task created → dispatch seen p50 / p99`, `${fmt(r.split.createdToDispatchMs.p50, ' ms')} / ${fmt(r.split.createdToDispatchMs.p99, ' ms')}`));
-        res.rows.push(row(`${size} workers: submit → dispatch seen p50 / p99`, `${fmt(r.lat.p50, ' ms')} / ${fmt(r.lat.p99, ' ms')}`));
-        res.rows.push(row(`${size} workers: Redis commands per task (orchestrator)`, `${fmt(r.w.commandsPerTask)} (${fmt(r.w.orchestratorCommandsPerTask)})`));
-      }
-      const spread = cmdPerTask.length ? Math.max(...cmdPerTask) / Math.max(1e-9, Math.min(...cmdPerTask)) : null;
-      res.figures = { bySize: per, orchestratorCommandsPerTaskSpread: round(spread), placementP99AtLargest: p99AtMax };
-      res.rows.push(row('orchestrator commands per task, largest / smallest size', fmt(spread, '×'), 'the same (≤ 1.1×)', spread !== null && spread <= 1.1));
-    }, { heartbeatIntervalMs: 30_000 });
+    return withStack(
+      ctx,
+      this.id,
+      this.title,
+      P,
+      async (st, res) => {
+        const per: Record<string, unknown> = {};
+        res.redis = {};
+        const cmdPerTask: number[] = [];
+        let p99AtMax: number | null = null;
+        let registered = 0;
+        for (const size of P.sizes) {
+          const reg = await st.addWorkers(size - registered, { tag: `n${size}` });
+          registered = size;
+          await st.warmUp(P.warm);
+          const placedBefore = await scrapeHistogram(st.orch.baseUrl, PLACEMENT_HISTOGRAM);
+          const r = await latencyRun(st, `${st.prefix}-n${size}`, P.tasks, P.rate);
+          const placed = histogramDelta(placedBefore, await scrapeHistogram(st.orch.baseUrl, PLACEMENT_HISTOGRAM));
+          const placement = {
+            count: placed.count,
+            p50: round(histogramQuantileMs(placed, 0.5)),
+            p99: round(histogramQuantileMs(placed, 0.99)),
+            meanMs: round(placed.count ? (placed.sum / placed.count) * 1000 : null),
+          };
+          await checkRun(st, res, `${size} workers`, r.done, r.sim, r.sub);
+          per[size] = {
+            registrationMs: round(reg.ms),
+            placementMs: placement,
+            submitToDispatchMs: r.lat,
+            ...r.split,
+            requestMs: r.sub.requestMs,
+            commandsPerTask: r.w.commandsPerTask,
+            orchestratorCommandsPerTask: r.w.orchestratorCommandsPerTask,
+          };
+          res.redis[`${size} workers`] = r.w;
+          if (r.w.orchestratorCommandsPerTask !== null) cmdPerTask.push(r.w.orchestratorCommandsPerTask);
+          // Placement time as the orchestrator measures it (histogram mloc_scheduler_placement_seconds:
+          // from a queued task's record to its chosen worker(s), in memory). From outside, task created
+          // (ORCH_TASK_SUBMITTED seen) -> dispatch seen adds the claim round trip and event-loop waits,
+          // and submit -> dispatch adds HTTP and parsing as well.
+          p99AtMax = placement.p99;
+          const largest = size === P.sizes[P.sizes.length - 1];
+          res.rows.push(
+            row(
+              `${size} workers: placement time p50 / p99 (${placement.count} placed)`,
+              `${fmt(placement.p50, ' ms')} / ${fmt(placement.p99, ' ms')}`,
+              largest ? '≤ 1 ms (p99)' : '',
+              largest ? placement.p99 !== null && placement.p99 <= 1 : null,
+            ),
+          );
+          res.rows.push(
+            row(`${size} workers: task created → dispatch seen p50 / p99`, `${fmt(r.split.createdToDispatchMs.p50, ' ms')} / ${fmt(r.split.createdToDispatchMs.p99, ' ms')}`),
+          );
+          res.rows.push(row(`${size} workers: submit → dispatch seen p50 / p99`, `${fmt(r.lat.p50, ' ms')} / ${fmt(r.lat.p99, ' ms')}`));
+          res.rows.push(row(`${size} workers: Redis commands per task (orchestrator)`, `${fmt(r.w.commandsPerTask)} (${fmt(r.w.orchestratorCommandsPerTask)})`));
+        }
+        const spread = cmdPerTask.length ? Math.max(...cmdPerTask) / Math.max(1e-9, Math.min(...cmdPerTask)) : null;
+        res.figures = { bySize: per, orchestratorCommandsPerTaskSpread: round(spread), placementP99AtLargest: p99AtMax };
+        res.rows.push(row('orchestrator commands per task, largest / smallest size', fmt(spread, '×'), 'the same (≤ 1.1×)', spread !== null && spread <= 1.1));
+      },
+      { heartbeatIntervalMs: 30_000 },
+    );
   },
 };
 
@@ -326,12 +395,18 @@ const history: Scenario = {
   id: 'history',
   title: 'history: finished tasks kept in Redis',
   run(ctx) {
-    const P = ctx.quick ? { tasks: 1000, workers: 100, batchSize: 500, concurrency: 2, listRequests: 30, getRequests: 100 } : { tasks: 100_000, workers: 100, batchSize: 500, concurrency: 2, listRequests: 300, getRequests: 2000 };
+    const P = ctx.quick
+      ? { tasks: 1000, workers: 100, batchSize: 500, concurrency: 2, listRequests: 30, getRequests: 100 }
+      : { tasks: 100_000, workers: 100, batchSize: 500, concurrency: 2, listRequests: 300, getRequests: 2000 };
     return withStack(ctx, this.id, this.title, P, async (st, res) => {
       await st.addWorkers(P.workers);
       await prepare(st, { done: true });
       const fill = await st.beginWindow();
-      const sub = await st.load.call<SubmitResult>('submitBatches', { prefix: `${st.prefix}-h`, count: P.tasks, batchSize: P.batchSize, concurrency: P.concurrency }, doneTimeoutMs(P.tasks));
+      const sub = await st.load.call<SubmitResult>(
+        'submitBatches',
+        { prefix: `${st.prefix}-h`, count: P.tasks, batchSize: P.batchSize, concurrency: P.concurrency },
+        doneTimeoutMs(P.tasks),
+      );
       const done = await st.load.call<WaitDone>('waitDone', { timeoutMs: doneTimeoutMs(P.tasks) }, doneTimeoutMs(P.tasks) + 30_000);
       const wFill = await fill.end(done.done);
       await checkRun(st, res, 'fill', done, await st.simStats(), sub);
@@ -340,9 +415,17 @@ const history: Scenario = {
       const ids = await st.load.call<string[]>('sampleIds', { n: Math.min(1000, P.getRequests) });
       const metricsBefore = await scrapeMetrics(st.orch.baseUrl);
       const win = await st.beginWindow();
-      const list = await st.load.call<{ latencies: number[]; statuses: Record<string, number>; meanBytes: number }>('measureGets', { paths: ['/api/v1/tasks?limit=100'], count: P.listRequests, concurrency: 1 }, 300_000);
+      const list = await st.load.call<{ latencies: number[]; statuses: Record<string, number>; meanBytes: number }>(
+        'measureGets',
+        { paths: ['/api/v1/tasks?limit=100'], count: P.listRequests, concurrency: 1 },
+        300_000,
+      );
       const metricsBetween = await scrapeMetrics(st.orch.baseUrl);
-      const one = await st.load.call<{ latencies: number[]; statuses: Record<string, number>; meanBytes: number }>('measureGets', { paths: ids.map((id) => `/api/v1/tasks/${id}`), count: P.getRequests, concurrency: 1 }, 300_000);
+      const one = await st.load.call<{ latencies: number[]; statuses: Record<string, number>; meanBytes: number }>(
+        'measureGets',
+        { paths: ids.map((id) => `/api/v1/tasks/${id}`), count: P.getRequests, concurrency: 1 },
+        300_000,
+      );
       const wGet = await win.end(P.listRequests + P.getRequests);
       const metricsAfter = await scrapeMetrics(st.orch.baseUrl);
       // What the orchestrator's own process metrics say about each GET phase: event-loop delay, GC time by kind.
@@ -353,8 +436,26 @@ const history: Scenario = {
       const redisMb = await redisMemoryMb(st.admin);
       const l = roundSummary(summarize(list.latencies));
       const g = roundSummary(summarize(one.latencies));
-      res.checks.push({ name: 'every GET answered 200', ok: Object.keys(list.statuses).every((s) => s === '200') && Object.keys(one.statuses).every((s) => s === '200'), detail: JSON.stringify({ list: list.statuses, one: one.statuses }) });
-      res.figures = { finishedTasks: done.done, fillRatePerSec: round(done.elapsedMs ? (done.done / done.elapsedMs) * 1000 : null), listMs: l, listMeanBytes: round(list.meanBytes), getMs: g, getMeanBytes: round(one.meanBytes), orchestratorRssMb: round(mem.rssMb), orchestratorPeakRssMb: round(mem.peakMb), orchestratorRssAfterFillMb: round(afterFill.rssMb), orchestratorHeapUsedAfterFillMb: heapUsedMb, orchestratorDuringLists: duringLists, orchestratorDuringGets: duringGets, redisUsedMemoryMb: round(redisMb) };
+      res.checks.push({
+        name: 'every GET answered 200',
+        ok: Object.keys(list.statuses).every((s) => s === '200') && Object.keys(one.statuses).every((s) => s === '200'),
+        detail: JSON.stringify({ list: list.statuses, one: one.statuses }),
+      });
+      res.figures = {
+        finishedTasks: done.done,
+        fillRatePerSec: round(done.elapsedMs ? (done.done / done.elapsedMs) * 1000 : null),
+        listMs: l,
+        listMeanBytes: round(list.meanBytes),
+        getMs: g,
+        getMeanBytes: round(one.meanBytes),
+        orchestratorRssMb: round(mem.rssMb),
+        orchestratorPeakRssMb: round(mem.peakMb),
+        orchestratorRssAfterFillMb: round(afterFill.rssMb),
+        orchestratorHeapUsedAfterFillMb: heapUsedMb,
+        orchestratorDuringLists: duringLists,
+        orchestratorDuringGets: duringGets,
+        redisUsedMemoryMb: round(redisMb),
+      };
       res.redis = { fill: wFill, gets: wGet };
       res.rows.push(row(`GET /api/v1/tasks?limit=100 p99 (${done.done} finished)`, fmt(l.p99, ' ms'), '≤ 50 ms', l.p99 !== null && l.p99 <= 50));
       res.rows.push(row('GET /api/v1/tasks/{id} p99', fmt(g.p99, ' ms'), '≤ 5 ms', g.p99 !== null && g.p99 <= 5));
@@ -378,7 +479,13 @@ const shards: Scenario = {
       let submitErrors = 0;
       for (let j = 0; j < P.jobs; j++) {
         await st.load.call('reset');
-        const sub = await st.load.call<SubmitResult>('submitBatches', { prefix: `${st.prefix}-job${j}`, count: 1, batchSize: 1, concurrency: 1, doc: { taskType: 'inference', gpu: true, maxShards: P.maxShards, prompts: P.prompts } });
+        const sub = await st.load.call<SubmitResult>('submitBatches', {
+          prefix: `${st.prefix}-job${j}`,
+          count: 1,
+          batchSize: 1,
+          concurrency: 1,
+          doc: { taskType: 'inference', gpu: true, maxShards: P.maxShards, prompts: P.prompts },
+        });
         submitErrors += sub.errors;
         const done = await st.load.call<WaitDone>('waitDone', { timeoutMs: 30_000 }, 40_000);
         if (done.missing) throw new Error(`job ${j}: parent not DONE within 30 s`);
@@ -393,7 +500,11 @@ const shards: Scenario = {
       res.checks.push({ name: 'every parent seen DONE after its shards', ok: shardDone.length === P.jobs, detail: `${shardDone.length} of ${P.jobs}` });
       // Fewer shards than workers is a placement figure (idle workers the orchestrator did not see), not a loss.
       const full = shardDone.filter((d) => d.shards === P.maxShards).length;
-      res.checks.push({ name: 'no task dispatched twice, none to a busy worker', ok: sim.duplicateDispatches === 0 && sim.busyDispatches === 0 && sim.errors === 0, detail: JSON.stringify({ dup: sim.duplicateDispatches, busy: sim.busyDispatches, errors: sim.errors }) });
+      res.checks.push({
+        name: 'no task dispatched twice, none to a busy worker',
+        ok: sim.duplicateDispatches === 0 && sim.busyDispatches === 0 && sim.errors === 0,
+        detail: JSON.stringify({ dup: sim.duplicateDispatches, busy: sim.busyDispatches, errors: sim.errors }),
+      });
       res.checks.push({ name: 'every submission accepted', ok: submitErrors === 0, detail: String(submitErrors) });
       const m = roundSummary(summarize(makespan));
       res.figures = { lastShardToParentDoneMs: lat, jobMakespanMs: m, shardCounts: shardDone.map((d) => d.shards) };
@@ -401,7 +512,14 @@ const shards: Scenario = {
       res.rows.push(row('last shard TASK_SUCCEEDED → parent DONE p50', fmt(lat.p50, ' ms')));
       res.rows.push(row(`last shard TASK_SUCCEEDED → parent DONE p99 (${lat.n} jobs)`, fmt(lat.p99, ' ms'), '≤ 50 ms', lat.p99 !== null && lat.p99 <= 50));
       res.rows.push(row('job submit → parent DONE p50', fmt(m.p50, ' ms')));
-      res.rows.push(row(`jobs fanned out to all ${P.workers} idle workers`, `${full} of ${shardDone.length} (shard counts seen: ${shardCounts.join(', ')})`, `${P.maxShards} shards every time`, full === P.jobs));
+      res.rows.push(
+        row(
+          `jobs fanned out to all ${P.workers} idle workers`,
+          `${full} of ${shardDone.length} (shard counts seen: ${shardCounts.join(', ')})`,
+          `${P.maxShards} shards every time`,
+          full === P.jobs,
+        ),
+      );
     });
   },
 };
@@ -416,7 +534,11 @@ const saturation: Scenario = {
     return withStack(ctx, this.id, this.title, P, async (st, res) => {
       // The whole queue is in place before the workers come, so the drain order is exactly testable.
       await prepare(st, { done: true }, { order: true });
-      const sub = await st.load.call<SubmitResult>('submitBatches', { prefix: `${st.prefix}-s`, count: P.tasks, batchSize: P.batchSize, concurrency: 1, priorities: PRIORITIES }, 120_000);
+      const sub = await st.load.call<SubmitResult>(
+        'submitBatches',
+        { prefix: `${st.prefix}-s`, count: P.tasks, batchSize: P.batchSize, concurrency: 1, priorities: PRIORITIES },
+        120_000,
+      );
       await st.settle();
       const win = await st.beginWindow();
       await st.load.call('markStart');
@@ -426,7 +548,11 @@ const saturation: Scenario = {
       const sim = await st.simStats();
       const { lost } = await checkRun(st, res, 'run', done, sim, sub);
       const pending = await st.load.call<{ status: number; body: unknown[] }>('getJson', { path: '/api/v1/tasks?status=PENDING&limit=10' });
-      res.checks.push({ name: 'queue drained (no PENDING task left)', ok: pending.status === 200 && pending.body.length === 0, detail: `${pending.status} ${pending.body.length ?? ''}` });
+      res.checks.push({
+        name: 'queue drained (no PENDING task left)',
+        ok: pending.status === 200 && pending.body.length === 0,
+        detail: `${pending.status} ${pending.body.length ?? ''}`,
+      });
       // Ideal order: priority desc, then submission order. A dispatch may run ahead of a
       // higher-priority task by at most one pass of claims (the workers already being filled).
       const { orderLog } = await st.sim.call<{ orderLog: { name: string; priority: number }[] }>('records');
@@ -443,8 +569,19 @@ const saturation: Scenario = {
       const exact = ideal.every((d, rank) => d.pos === rank);
       const inOrderPct = prio.length ? ((prio.length - violations) / prio.length) * 100 : 0;
       const donePct = (done.done / P.tasks) * 100;
-      res.checks.push({ name: 'drained in priority order (within one pass of claims)', ok: violations === 0 && orderLog.length === P.tasks, detail: `${orderLog.length} of ${P.tasks} dispatches seen; ${violations} dispatch(es) ahead of a higher-priority task by more than ${window}; max displacement ${maxDisplacement}; exact order ${exact}` });
-      res.figures = { donePct: round(donePct), inPriorityOrderPct: round(inOrderPct), maxDisplacement, exactOrder: exact, drainMs: round(done.elapsedMs), duplicates: sim.duplicateDispatches };
+      res.checks.push({
+        name: 'drained in priority order (within one pass of claims)',
+        ok: violations === 0 && orderLog.length === P.tasks,
+        detail: `${orderLog.length} of ${P.tasks} dispatches seen; ${violations} dispatch(es) ahead of a higher-priority task by more than ${window}; max displacement ${maxDisplacement}; exact order ${exact}`,
+      });
+      res.figures = {
+        donePct: round(donePct),
+        inPriorityOrderPct: round(inOrderPct),
+        maxDisplacement,
+        exactOrder: exact,
+        drainMs: round(done.elapsedMs),
+        duplicates: sim.duplicateDispatches,
+      };
       res.redis = { drain: w };
       const ok = donePct === 100 && violations === 0 && sim.duplicateDispatches === 0 && done.missing === 0;
       const lostText = lost > 0 ? `${lost} lost` : done.missing > 0 ? `none lost (${done.missing} still queued at the deadline)` : 'none lost';
@@ -474,7 +611,9 @@ const retention: Scenario = {
   id: 'retention',
   title: 'retention: a million tasks through, used_memory plateaus',
   run(ctx) {
-    const P = ctx.quick ? { tasks: 20_000, round: 5000, retentionSec: 2, workers: 100, batchSize: 500, concurrency: 2 } : { tasks: 1_000_000, round: 20_000, retentionSec: 5, workers: 100, batchSize: 500, concurrency: 2 };
+    const P = ctx.quick
+      ? { tasks: 20_000, round: 5000, retentionSec: 2, workers: 100, batchSize: 500, concurrency: 2 }
+      : { tasks: 1_000_000, round: 20_000, retentionSec: 5, workers: 100, batchSize: 500, concurrency: 2 };
     return withStack(
       ctx,
       this.id,
@@ -505,7 +644,11 @@ const retention: Scenario = {
           for (let start = 0; start < P.tasks; start += P.round) {
             await st.load.call('reset');
             const count = Math.min(P.round, P.tasks - start);
-            const sub = await st.load.call<SubmitResult>('submitBatches', { prefix: `${st.prefix}-r${start}`, count, batchSize: P.batchSize, concurrency: P.concurrency }, doneTimeoutMs(count));
+            const sub = await st.load.call<SubmitResult>(
+              'submitBatches',
+              { prefix: `${st.prefix}-r${start}`, count, batchSize: P.batchSize, concurrency: P.concurrency },
+              doneTimeoutMs(count),
+            );
             const d = await st.load.call<WaitDone>('waitDone', { timeoutMs: doneTimeoutMs(count) }, doneTimeoutMs(count) + 30_000);
             done += d.done;
             created += d.created;
@@ -542,10 +685,18 @@ const retention: Scenario = {
           const rate = done / fillSec;
           const plateau = Number.isFinite(q2) && Number.isFinite(q4) && q4 <= q2 * 1.1 + 5;
           res.checks.push({ name: 'every task DONE', ok: done === P.tasks && created === P.tasks, detail: `${done}/${created} of ${P.tasks}` });
-          res.checks.push({ name: 'no task dispatched twice, none to a busy worker, no worker error', ok: sim.duplicateDispatches === 0 && sim.busyDispatches === 0 && sim.errors === 0, detail: JSON.stringify(sim) });
+          res.checks.push({
+            name: 'no task dispatched twice, none to a busy worker, no worker error',
+            ok: sim.duplicateDispatches === 0 && sim.busyDispatches === 0 && sim.errors === 0,
+            detail: JSON.stringify(sim),
+          });
           res.checks.push({ name: 'every submission accepted', ok: errors === 0, detail: `${errors} ${submitErrors.slice(0, 3).join(' | ')}` });
           res.checks.push({ name: 'used_memory plateaus (last quarter of the run ≤ second quarter + 10%)', ok: plateau, detail: `${round(q2)} MB → ${round(q4)} MB` });
-          res.checks.push({ name: 'everything removed once its retention is over', ok: last.tasks === 0 && last.finished === 0, detail: `${last.tasks} task(s), ${last.finished} finished entries left; ${await st.admin.dbsize()} keys (before: ${baselineKeys})` });
+          res.checks.push({
+            name: 'everything removed once its retention is over',
+            ok: last.tasks === 0 && last.finished === 0,
+            detail: `${last.tasks} task(s), ${last.finished} finished entries left; ${await st.admin.dbsize()} keys (before: ${baselineKeys})`,
+          });
           res.figures = {
             tasks: done,
             completedPerSec: round(rate),
@@ -560,10 +711,22 @@ const retention: Scenario = {
             removalScriptsOver100Us: removal.length,
             samples: samples.length > 400 ? samples.filter((_, i) => i % Math.ceil(samples.length / 400) === 0) : samples,
           };
-          res.rows.push(row(`Redis used_memory, ${P.tasks.toLocaleString('en')} tasks with ${P.retentionSec} s retention`, `${fmt(baselineMb, ' MB')} before, plateau ${fmt(q2, ' MB')} → ${fmt(q4, ' MB')}, peak ${fmt(peak, ' MB')}, ${fmt(last.usedMb, ' MB')} after`, 'plateaus', plateau));
+          res.rows.push(
+            row(
+              `Redis used_memory, ${P.tasks.toLocaleString('en')} tasks with ${P.retentionSec} s retention`,
+              `${fmt(baselineMb, ' MB')} before, plateau ${fmt(q2, ' MB')} → ${fmt(q4, ' MB')}, peak ${fmt(peak, ' MB')}, ${fmt(last.usedMb, ' MB')} after`,
+              'plateaus',
+              plateau,
+            ),
+          );
           res.rows.push(row('bytes per task kept (median over the run)', fmt(bytesPerTask, ' B')));
           res.rows.push(row('completed tasks/s with removal running', fmt(rate, '/s')));
-          res.rows.push(row(`remove-expired at its batch (100), p50 / max of the runs over 100 µs`, removal.length ? `${fmt(summarize(removal).p50, ' µs')} / ${fmt(Math.max(...removal), ' µs')} (${removal.length} runs)` : 'none over 100 µs'));
+          res.rows.push(
+            row(
+              `remove-expired at its batch (100), p50 / max of the runs over 100 µs`,
+              removal.length ? `${fmt(summarize(removal).p50, ' µs')} / ${fmt(Math.max(...removal), ' µs')} (${removal.length} runs)` : 'none over 100 µs',
+            ),
+          );
         } finally {
           clearInterval(timer);
         }

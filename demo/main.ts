@@ -171,7 +171,9 @@ class Demo {
   /** Submits each document of examples/bad: every one is refused with a 400 naming the field, and nothing is created. */
   private async showRefusals() {
     if (!existsSync(BAD_EXAMPLES)) return;
-    const files = readdirSync(BAD_EXAMPLES).filter((f) => f.endsWith('.yaml')).sort();
+    const files = readdirSync(BAD_EXAMPLES)
+      .filter((f) => f.endsWith('.yaml'))
+      .sort();
     if (files.length === 0) return;
     say('\nSubmitting the bad example documents (examples/bad): each is refused, nothing is created');
     for (const file of files) {

@@ -23,7 +23,8 @@ export function taskTable(tasks: TaskResponse[], order: string[]): string {
   const rows: [string, string, string, string, string][] = [['TASK', 'STATUS', 'WORKER', 'STRATEGY', 'DURATION']];
   for (const t of order.map((id) => byId.get(id)).filter((x): x is TaskResponse => !!x)) {
     rows.push(row(t.name, t));
-    for (const child of (t.children ?? []).map((id) => byId.get(id)).filter((c): c is TaskResponse => !!c)) rows.push(row(`  └ shard ${(child.shard_index ?? 0) + 1}/${child.shard_total}`, child));
+    for (const child of (t.children ?? []).map((id) => byId.get(id)).filter((c): c is TaskResponse => !!c))
+      rows.push(row(`  └ shard ${(child.shard_index ?? 0) + 1}/${child.shard_total}`, child));
   }
   const widths = rows[0].map((_, col) => Math.max(...rows.map((r) => r[col].length)));
   return rows.map((r) => `  ${r.map((cell, col) => cell.padEnd(widths[col])).join('  ')}`.trimEnd()).join('\n');

@@ -22,7 +22,20 @@ export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), ScheduleModule.forRoot(), MetricsModule, RedisModule, LeadershipModule, WorkersModule, SchedulerModule, TasksModule, EventsModule, ResultsModule, AdminModule, HealthModule],
+      imports: [
+        ConfigModule.forRoot(config),
+        ScheduleModule.forRoot(),
+        MetricsModule,
+        RedisModule,
+        LeadershipModule,
+        WorkersModule,
+        SchedulerModule,
+        TasksModule,
+        EventsModule,
+        ResultsModule,
+        AdminModule,
+        HealthModule,
+      ],
       providers: [
         { provide: APP_GUARD, useClass: BearerAuthGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },

@@ -23,24 +23,10 @@ const q = (s: string) => JSON.stringify(s);
 
 export function taskYaml(o: DocOptions): string {
   const prompts = Array.from({ length: o.prompts ?? 2 }, (_, i) => `      - ${q(`Question ${i + 1}: what is ${i} + ${i}?`)}`).join('\n');
-  const lines = [
-    'apiVersion: mloc/v1',
-    'kind: InferenceTask',
-    'metadata:',
-    `  name: ${q(o.name)}`,
-    '  owner: bench',
-    'spec:',
-    `  taskType: ${o.taskType ?? 'echo'}`,
-  ];
+  const lines = ['apiVersion: mloc/v1', 'kind: InferenceTask', 'metadata:', `  name: ${q(o.name)}`, '  owner: bench', 'spec:', `  taskType: ${o.taskType ?? 'echo'}`];
   if (o.priority !== undefined) lines.push(`  priority: ${o.priority}`);
   if (o.maxShards) lines.push('  parallel:', '    enabled: true', `    max_shards: ${o.maxShards}`);
-  lines.push(
-    '  resources:',
-    '    replicas: 1',
-    '    hardware:',
-    `      cpu: "${o.cpu ?? 1}"`,
-    `      memory: ${o.memory ?? '1Gi'}`,
-  );
+  lines.push('  resources:', '    replicas: 1', '    hardware:', `      cpu: "${o.cpu ?? 1}"`, `      memory: ${o.memory ?? '1Gi'}`);
   if (o.gpu) lines.push('      gpu: {type: any, count: 1}');
   lines.push(
     '  model:',

@@ -42,9 +42,24 @@ function origin(url: string, fn: string): string {
   if (url.includes('/node_modules/')) {
     const m = /\/node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
     const pkg = m?.[1] ?? 'node_modules';
-    if (pkg.startsWith('@nestjs') || ['express', 'router', 'body-parser', 'raw-body', 'path-to-regexp', 'finalhandler', 'send', 'qs', 'on-finished', 'type-is', 'mime-types', 'iconv-lite'].includes(pkg)) return 'http stack (express, Nest)';
-    if (pkg === 'ioredis' || pkg.startsWith('@ioredis') || pkg === 'redis-parser' || pkg === 'cluster-key-slot' || pkg === 'denque' || pkg === 'standard-as-callback') return 'ioredis';
-    if (pkg === 'winston' || pkg.startsWith('logform') || pkg === 'readable-stream' || pkg === 'triple-beam' || pkg.startsWith('@colors') || pkg === 'safe-stable-stringify' || pkg === 'winston-transport' || pkg === 'fecha') return 'logging (winston)';
+    if (
+      pkg.startsWith('@nestjs') ||
+      ['express', 'router', 'body-parser', 'raw-body', 'path-to-regexp', 'finalhandler', 'send', 'qs', 'on-finished', 'type-is', 'mime-types', 'iconv-lite'].includes(pkg)
+    )
+      return 'http stack (express, Nest)';
+    if (pkg === 'ioredis' || pkg.startsWith('@ioredis') || pkg === 'redis-parser' || pkg === 'cluster-key-slot' || pkg === 'denque' || pkg === 'standard-as-callback')
+      return 'ioredis';
+    if (
+      pkg === 'winston' ||
+      pkg.startsWith('logform') ||
+      pkg === 'readable-stream' ||
+      pkg === 'triple-beam' ||
+      pkg.startsWith('@colors') ||
+      pkg === 'safe-stable-stringify' ||
+      pkg === 'winston-transport' ||
+      pkg === 'fecha'
+    )
+      return 'logging (winston)';
     if (pkg === 'yaml') return 'yaml parser';
     if (pkg === 'class-validator' || pkg === 'class-transformer') return 'validation (class-*)';
     return `other package: ${pkg}`;
@@ -72,7 +87,12 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
       selfUs.set(prof.samples[i], (selfUs.get(prof.samples[i]) ?? 0) + Math.max(0, dt));
     }
   } else {
-    const interval = (prof.endTime - prof.startTime) / Math.max(1, prof.nodes.reduce((a, n) => a + (n.hitCount ?? 0), 0));
+    const interval =
+      (prof.endTime - prof.startTime) /
+      Math.max(
+        1,
+        prof.nodes.reduce((a, n) => a + (n.hitCount ?? 0), 0),
+      );
     for (const n of prof.nodes) selfUs.set(n.id, (n.hitCount ?? 0) * interval);
   }
   const totalUs = [...selfUs.values()].reduce((a, b) => a + b, 0);
@@ -116,7 +136,11 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
     file,
     totalMs: ms(totalUs),
     busyMs: ms(busyUs),
-    byOrigin: Object.fromEntries(Object.entries(byOrigin).sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, ms(v)])),
+    byOrigin: Object.fromEntries(
+      Object.entries(byOrigin)
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, v]) => [k, ms(v)]),
+    ),
     topSelf: list(selfByFn),
     topInclusiveOwn: list(inclusiveOwn),
   };

@@ -84,7 +84,7 @@ export function serve(handlers: Handlers, onParentGone: () => void): void {
       .then(() => h(req.arg))
       .then(
         (result) => reply({ ok: true, result }),
-        (err: unknown) => reply({ ok: false, error: err instanceof Error ? err.stack ?? err.message : String(err) }),
+        (err: unknown) => reply({ ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
       );
   });
   process.on('disconnect', onParentGone);

@@ -28,7 +28,19 @@ export class AdminController {
       `bounded per request: at most \`limit\` tasks (default ${PRUNE_DEFAULT_LIMIT}, max ${PRUNE_MAX_LIMIT}) and 50,000 records looked at. ` +
       'When it stopped before the end, the answer has a `cursor`: send it back to go on. A task an unfinished task depends on, or that its worker still holds, is skipped.',
   })
-  @ApiBody({ schema: { type: 'object', required: ['before'], properties: { before: { type: 'string', format: 'date-time' }, status: { type: 'string', enum: ['DONE', 'FAILED', 'CANCELLED'] }, owner: { type: 'string' }, limit: { type: 'integer', minimum: 1, maximum: PRUNE_MAX_LIMIT }, cursor: { type: 'string' } } } })
+  @ApiBody({
+    schema: {
+      type: 'object',
+      required: ['before'],
+      properties: {
+        before: { type: 'string', format: 'date-time' },
+        status: { type: 'string', enum: ['DONE', 'FAILED', 'CANCELLED'] },
+        owner: { type: 'string' },
+        limit: { type: 'integer', minimum: 1, maximum: PRUNE_MAX_LIMIT },
+        cursor: { type: 'string' },
+      },
+    },
+  })
   @ApiOkResponse({ schema: { example: { ok: true, removed: 120, records: 128, cursor: null } } })
   @ApiBadRequestResponse({ description: 'A bad field; `field` names it', type: ErrorBodyDto })
   async prune(@Body() body: unknown): Promise<{ ok: true; removed: number; records: number; cursor: string | null }> {

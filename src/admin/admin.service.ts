@@ -51,13 +51,24 @@ const PRUNE_FIELDS = ['before', 'status', 'owner', 'limit', 'cursor'];
 function readPruneRequest(body: unknown): PruneRequest {
   if (!isPlainObject(body)) throw new DomainError('invalid_request', 'The body must be a JSON object {before, status?, owner?, limit?, cursor?}');
   const unknown = Object.keys(body).find((k) => !PRUNE_FIELDS.includes(k));
-  if (unknown !== undefined) throw new DomainError('invalid_request', `Unknown field ${JSON.stringify(unknown.slice(0, 64))}: expected before, status, owner, limit, cursor`, unknown.slice(0, 64));
+  if (unknown !== undefined)
+    throw new DomainError('invalid_request', `Unknown field ${JSON.stringify(unknown.slice(0, 64))}: expected before, status, owner, limit, cursor`, unknown.slice(0, 64));
   const { before, status, owner, limit, cursor } = body;
   const at = typeof before === 'string' && ISO_TIME.test(before) ? new Date(before) : null;
   if (!at || Number.isNaN(at.getTime())) throw new DomainError('invalid_request', 'before must be an ISO-8601 time with a time zone, e.g. 2026-01-31T00:00:00Z', 'before');
-  if (status !== undefined && (typeof status !== 'string' || !isFinal(status.toUpperCase()))) throw new DomainError('invalid_request', 'status must be DONE, FAILED or CANCELLED', 'status');
-  if (owner !== undefined && (typeof owner !== 'string' || owner === '' || owner.length > 1024)) throw new DomainError('invalid_request', 'owner must be a non-empty string', 'owner');
-  if (limit !== undefined && (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > PRUNE_MAX_LIMIT)) throw new DomainError('invalid_request', `limit must be an integer from 1 to ${PRUNE_MAX_LIMIT}`, 'limit');
-  if (cursor !== undefined && (typeof cursor !== 'string' || !/^-?\d{1,20}$/.test(cursor))) throw new DomainError('invalid_request', 'cursor must be the cursor of an earlier answer', 'cursor');
-  return { before: at, status: (status as string | undefined)?.toUpperCase(), owner: owner as string | undefined, limit: limit as number | undefined, cursor: cursor as string | undefined };
+  if (status !== undefined && (typeof status !== 'string' || !isFinal(status.toUpperCase())))
+    throw new DomainError('invalid_request', 'status must be DONE, FAILED or CANCELLED', 'status');
+  if (owner !== undefined && (typeof owner !== 'string' || owner === '' || owner.length > 1024))
+    throw new DomainError('invalid_request', 'owner must be a non-empty string', 'owner');
+  if (limit !== undefined && (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > PRUNE_MAX_LIMIT))
+    throw new DomainError('invalid_request', `limit must be an integer from 1 to ${PRUNE_MAX_LIMIT}`, 'limit');
+  if (cursor !== undefined && (typeof cursor !== 'string' || !/^-?\d{1,20}$/.test(cursor)))
+    throw new DomainError('invalid_request', 'cursor must be the cursor of an earlier answer', 'cursor');
+  return {
+    before: at,
+    status: (status as string | undefined)?.toUpperCase(),
+    owner: owner as string | undefined,
+    limit: limit as number | undefined,
+    cursor: cursor as string | undefined,
+  };
 }

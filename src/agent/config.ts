@@ -108,7 +108,14 @@ function parseTags(env: Env): string[] {
 function parseList(env: Env, name: string): string[] | null {
   const raw = present(env, name);
   if (raw === undefined) return null;
-  return [...new Set(raw.split(',').map((t) => t.trim()).filter(Boolean))];
+  return [
+    ...new Set(
+      raw
+        .split(',')
+        .map((t) => t.trim())
+        .filter(Boolean),
+    ),
+  ];
 }
 
 function parseHardwareOverride(env: Env): PlainObject | null {

@@ -45,7 +45,7 @@ async function detectGpus(binary: string, timeoutMs: number): Promise<HardwareIn
   if (gpus.length === 0) return null;
   // The CUDA version is only printed in nvidia-smi's banner, not available as a query field.
   const banner = await run(binary, [], timeoutMs);
-  const cuda = banner ? /CUDA Version:\s*([\d.]+)/.exec(banner)?.[1] ?? null : null;
+  const cuda = banner ? (/CUDA Version:\s*([\d.]+)/.exec(banner)?.[1] ?? null) : null;
   return { driver_version: driverVersion, cuda_version: cuda, gpus };
 }
 
@@ -73,6 +73,8 @@ function run(binary: string, args: string[], timeoutMs: number): Promise<string 
 
 /** The first external IPv4 address, else the first external IPv6 one, else null. */
 function primaryIp(): string | null {
-  const addresses = Object.values(networkInterfaces()).flatMap((list) => list ?? []).filter((a) => !a.internal);
+  const addresses = Object.values(networkInterfaces())
+    .flatMap((list) => list ?? [])
+    .filter((a) => !a.internal);
   return (addresses.find((a) => a.family === 'IPv4') ?? addresses[0])?.address ?? null;
 }

@@ -47,7 +47,7 @@ export interface Registration {
  * `tasks.events` (v2). `entry` is the dispatch as it sits in the processing list (v2): removed
  * from there in the same transaction as the report.
  */
-export type TaskReport = ({ taskId: string; attempt?: number; entry?: string } & ({ ok: true; result: unknown } | { ok: false; error: string }));
+export type TaskReport = { taskId: string; attempt?: number; entry?: string } & ({ ok: true; result: unknown } | { ok: false; error: string });
 
 const REPORT_PROGRESS_SHA = createHash('sha1').update(REPORT_PROGRESS_LUA).digest('hex');
 
@@ -154,7 +154,10 @@ export class ProtocolClient implements LogSink {
       ? { type: 'TASK_SUCCEEDED', ...base, result: r.result, protocol: PROTOCOL_V2, ts: isoNow() }
       : { type: 'TASK_FAILED', ...base, error: r.error, protocol: PROTOCOL_V2, ts: isoNow() };
     const json = JSON.stringify(event);
-    const tx = this.redis.multi().xadd(...streamEntry(json)).publish(TASKS_EVENTS_CHANNEL, json);
+    const tx = this.redis
+      .multi()
+      .xadd(...streamEntry(json))
+      .publish(TASKS_EVENTS_CHANNEL, json);
     if (r.entry !== undefined) tx.lrem(workerProcessingKey(this.workerId), 0, r.entry);
     await execOrThrow(tx);
   }
@@ -215,12 +218,7 @@ export class ProtocolClient implements LogSink {
   async unregister(): Promise<void> {
     const id = this.workerId;
     const event: WorkerEvent = { type: 'UNREGISTER', worker_id: id, ts: isoNow() };
-    await this.redis
-      .multi()
-      .srem(WORKER_IDS_KEY, id)
-      .del(workerKey(id), workerHeartbeatKey(id))
-      .publish(WORKERS_EVENTS_CHANNEL, JSON.stringify(event))
-      .exec();
+    await this.redis.multi().srem(WORKER_IDS_KEY, id).del(workerKey(id), workerHeartbeatKey(id)).publish(WORKERS_EVENTS_CHANNEL, JSON.stringify(event)).exec();
   }
 }
 

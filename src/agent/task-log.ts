@@ -120,10 +120,12 @@ export class TaskLog implements TaskOutput {
     if (!p) return;
     this.pending = null;
     this.lastProgressMs = Date.now();
-    this.progressChain = this.progressChain.then(() => this.sink.reportProgress(this.taskId, this.attempt, p)).then(
-      () => undefined,
-      (err: unknown) => this.failed(err),
-    );
+    this.progressChain = this.progressChain
+      .then(() => this.sink.reportProgress(this.taskId, this.attempt, p))
+      .then(
+        () => undefined,
+        (err: unknown) => this.failed(err),
+      );
   }
 
   private failed(err: unknown): void {

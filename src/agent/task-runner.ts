@@ -77,7 +77,9 @@ export class TaskRunner {
     // Our RUNNING above may have landed after the worker's STOPPING: restore it before reporting,
     // or the orchestrator would turn us IDLE on the report and place new work here.
     if (shutdown.aborted) await protocol.setStatus(STOPPING_STATUS);
-    await protocol.report(outcome.ok ? { taskId, attempt: msg.attempt, entry, ok: true, result: outcome.result } : { taskId, attempt: msg.attempt, entry, ok: false, error: outcome.error });
+    await protocol.report(
+      outcome.ok ? { taskId, attempt: msg.attempt, entry, ok: true, result: outcome.result } : { taskId, attempt: msg.attempt, entry, ok: false, error: outcome.error },
+    );
     const ms = Date.now() - startedMs;
     if (outcome.ok) log.info('task succeeded', { ...fields, ms });
     else log.warn('task failed', { ...fields, ms, error: outcome.error });

@@ -6,9 +6,21 @@ export class ErrorBodyDto {
   @ApiProperty({ example: 400 }) statusCode!: number;
   @ApiProperty({ example: 'Bad Request' }) error!: string;
   @ApiProperty({ example: 'Missing required field: spec.resources.hardware.memory' }) message!: string;
-  @ApiProperty({ example: 'invalid_task', description: 'stable machine-readable code (invalid_task, invalid_request, unauthorized, forbidden, not_found, conflict, payload_too_large, too_many_tasks, unsupported_media_type, redis_unavailable, ...)' }) code!: string;
-  @ApiProperty({ example: 'spec.resources.hardware.memory', nullable: true, type: String, description: 'path of the offending field or query parameter; null when none is to blame' }) field!: string | null;
-  @ApiProperty({ example: '0b7c2f0e-4c1d-4a57-9c55-2f6b8f4a1e2d', nullable: true, type: String, description: 'also in the x-request-id header and the log' }) requestId!: string | null;
+  @ApiProperty({
+    example: 'invalid_task',
+    description:
+      'stable machine-readable code (invalid_task, invalid_request, unauthorized, forbidden, not_found, conflict, payload_too_large, too_many_tasks, unsupported_media_type, redis_unavailable, ...)',
+  })
+  code!: string;
+  @ApiProperty({
+    example: 'spec.resources.hardware.memory',
+    nullable: true,
+    type: String,
+    description: 'path of the offending field or query parameter; null when none is to blame',
+  })
+  field!: string | null;
+  @ApiProperty({ example: '0b7c2f0e-4c1d-4a57-9c55-2f6b8f4a1e2d', nullable: true, type: String, description: 'also in the x-request-id header and the log' }) requestId!:
+    string | null;
 }
 
 /** Auth and its OpenAPI description in one decorator, so they cannot drift apart. */

@@ -90,7 +90,11 @@ export class ErrorFilter implements ExceptionFilter {
       if (status === 413) return tooLarge();
       const r = exception.getResponse();
       const message =
-        typeof r === 'string' ? r : Array.isArray((r as { message?: unknown }).message) ? ((r as { message: string[] }).message).join('; ') : String((r as { message?: unknown }).message ?? exception.message);
+        typeof r === 'string'
+          ? r
+          : Array.isArray((r as { message?: unknown }).message)
+            ? (r as { message: string[] }).message.join('; ')
+            : String((r as { message?: unknown }).message ?? exception.message);
       // Nest's "Cannot GET /path?query" names the route, not what was asked for.
       return make(status, status === 404 ? bounded(message.split('?')[0]) : bounded(message));
     }

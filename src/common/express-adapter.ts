@@ -51,8 +51,13 @@ export class ExpressAdapterWithPrototypes extends ExpressAdapter {
  * will build them) already have the prototypes Express gives them (`app.request`, `app.response`,
  * which must chain to Node's), and the constructors did their work. Null when so, else the reason.
  */
-export function checkPrebuiltPrototypes(app: Pick<Express, 'request' | 'response'>, IncomingMessage: typeof http.IncomingMessage, ServerResponse: typeof http.ServerResponse): string | null {
-  if (!(app.request instanceof http.IncomingMessage) || !(app.response instanceof http.ServerResponse)) return "Express's app.request/app.response do not inherit from Node's request and response";
+export function checkPrebuiltPrototypes(
+  app: Pick<Express, 'request' | 'response'>,
+  IncomingMessage: typeof http.IncomingMessage,
+  ServerResponse: typeof http.ServerResponse,
+): string | null {
+  if (!(app.request instanceof http.IncomingMessage) || !(app.response instanceof http.ServerResponse))
+    return "Express's app.request/app.response do not inherit from Node's request and response";
   const socket = new Socket();
   try {
     const req = new IncomingMessage(socket);

@@ -31,8 +31,7 @@ export function deepMerge(base: PlainObject, over: PlainObject): PlainObject {
   const merged = cloneJson(base);
   for (const [key, overValue] of Object.entries(over)) {
     const baseValue = Object.hasOwn(merged, key) ? merged[key] : undefined;
-    const value =
-      isPlainObject(baseValue) && isPlainObject(overValue) ? deepMerge(baseValue, overValue) : cloneJson(overValue);
+    const value = isPlainObject(baseValue) && isPlainObject(overValue) ? deepMerge(baseValue, overValue) : cloneJson(overValue);
     setOwn(merged, key, value);
   }
   return merged;

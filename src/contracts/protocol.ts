@@ -204,4 +204,3 @@ export const isoNow = (nowMs: number = Date.now()): string => new Date(nowMs).to
 export const NO_EXECUTOR_ERROR_PREFIX = 'no executor for taskType ';
 export const NO_EXECUTOR_ERROR_SUFFIX = ' on this worker';
 export const noExecutorError = (taskType: string): string => `${NO_EXECUTOR_ERROR_PREFIX}${taskType}${NO_EXECUTOR_ERROR_SUFFIX}`;
-

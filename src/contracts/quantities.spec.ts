@@ -85,21 +85,10 @@ describe('parseCpuQuantity', () => {
     expect(parseCpuQuantity(input)).toBe(cores);
   });
 
-  it.each<[unknown]>([
-    ['eight'],
-    [''],
-    ['-1'],
-    ['8 cores'],
-    ['8k'],
-    ['m'],
-    [-1],
-    [Number.NaN],
-    [Number.POSITIVE_INFINITY],
-    [false],
-    [null],
-    [undefined],
-    [{ cores: 8 }],
-  ])('%j does not parse', (input) => {
-    expect(parseCpuQuantity(input)).toBeNull();
-  });
+  it.each<[unknown]>([['eight'], [''], ['-1'], ['8 cores'], ['8k'], ['m'], [-1], [Number.NaN], [Number.POSITIVE_INFINITY], [false], [null], [undefined], [{ cores: 8 }]])(
+    '%j does not parse',
+    (input) => {
+      expect(parseCpuQuantity(input)).toBeNull();
+    },
+  );
 });

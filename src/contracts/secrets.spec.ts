@@ -2,7 +2,31 @@ import fc from 'fast-check';
 import { isSecretKey, MASK, maskSecrets } from './secrets';
 
 describe('secrets in task documents', () => {
-  it.each(['api_key', 'apiKey', 'APIKey', 'API_KEY', 'x-api-key', 'OPENAI_API_KEY', 'openaiApiKey', 'token', 'Token', 'hf_token', 'HF_TOKEN', 'accessToken', 'access_token', 'password', 'db_password', 'dbPassword', 'passwd', 'secret', 'client_secret', 'clientSecret', 'secret_key', 'private_key', 'credentials'])('%s is a secret', (k) => {
+  it.each([
+    'api_key',
+    'apiKey',
+    'APIKey',
+    'API_KEY',
+    'x-api-key',
+    'OPENAI_API_KEY',
+    'openaiApiKey',
+    'token',
+    'Token',
+    'hf_token',
+    'HF_TOKEN',
+    'accessToken',
+    'access_token',
+    'password',
+    'db_password',
+    'dbPassword',
+    'passwd',
+    'secret',
+    'client_secret',
+    'clientSecret',
+    'secret_key',
+    'private_key',
+    'credentials',
+  ])('%s is a secret', (k) => {
     expect(isSecretKey(k)).toBe(true);
   });
 

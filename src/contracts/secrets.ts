@@ -73,7 +73,13 @@ function maskNode(root: object): unknown {
       } else {
         const obj: Record<string, unknown> = {};
         // defineProperty: a key `__proto__` (JSON.parse makes it an own key) stays a key.
-        for (const k of Object.keys(top.node)) Object.defineProperty(obj, k, { value: top.out.has(k) ? top.out.get(k) : (top.node as Record<string, unknown>)[k], enumerable: true, writable: true, configurable: true });
+        for (const k of Object.keys(top.node))
+          Object.defineProperty(obj, k, {
+            value: top.out.has(k) ? top.out.get(k) : (top.node as Record<string, unknown>)[k],
+            enumerable: true,
+            writable: true,
+            configurable: true,
+          });
         built = obj;
       }
     }

@@ -46,7 +46,10 @@ export function cutLine(text: string, maxBytes = TASK_LOG_LINE_MAX_BYTES, droppe
   const note = ` [... ${bytes} bytes, cut]`;
   const keep = Math.max(0, maxBytes - Buffer.byteLength(note));
   // A character split by the cut decodes as U+FFFD at the end: dropped.
-  const head = Buffer.from(text.slice(0, keep)).subarray(0, keep).toString('utf8').replace(/\uFFFD+$/, '');
+  const head = Buffer.from(text.slice(0, keep))
+    .subarray(0, keep)
+    .toString('utf8')
+    .replace(/\uFFFD+$/, '');
   return head + note;
 }
 
@@ -94,7 +97,8 @@ export function progressProblem(p: { done: unknown; total?: unknown; unit?: unkn
   const bad = (n: unknown) => typeof n !== 'number' || !Number.isFinite(n) || n < 0 || n > MAX_PROGRESS_VALUE;
   if (bad(p.done)) return 'done must be a number from 0 to 2^53-1';
   if (p.total !== undefined && p.total !== null && bad(p.total)) return 'total must be a number from 0 to 2^53-1';
-  if (p.unit !== undefined && p.unit !== null && (typeof p.unit !== 'string' || p.unit.length > MAX_PROGRESS_UNIT_CHARS)) return `unit must be text of at most ${MAX_PROGRESS_UNIT_CHARS} characters`;
+  if (p.unit !== undefined && p.unit !== null && (typeof p.unit !== 'string' || p.unit.length > MAX_PROGRESS_UNIT_CHARS))
+    return `unit must be text of at most ${MAX_PROGRESS_UNIT_CHARS} characters`;
   return null;
 }
 
@@ -111,7 +115,11 @@ export function decodeProgress(value: string | null | undefined): TaskProgress |
   const { done, total, unit } = p as Record<string, unknown>;
   // cjson writes an absent total as nothing, and an empty unit as "". A unit that is too long is cut.
   if (progressProblem({ done, total }) !== null) return null;
-  return { done: done as number, total: typeof total === 'number' ? total : null, unit: typeof unit === 'string' && unit !== '' ? [...unit].slice(0, MAX_PROGRESS_UNIT_CHARS).join('') : null };
+  return {
+    done: done as number,
+    total: typeof total === 'number' ? total : null,
+    unit: typeof unit === 'string' && unit !== '' ? [...unit].slice(0, MAX_PROGRESS_UNIT_CHARS).join('') : null,
+  };
 }
 
 /**

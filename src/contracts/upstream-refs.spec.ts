@@ -6,12 +6,30 @@ const up = (result: unknown, id = 'id-prev'): Record<string, UpstreamResult> => 
 describe('upstream references', () => {
   it('an exact reference keeps the type; an embedded one is text; task_id is the upstream id', () => {
     const r = resolveReferences(
-      { n: '${prev.result.x}', text: 'n=${prev.result.x}', obj: '${prev.result.o}', inText: 'o=${prev.result.o};', id: '${prev.task_id}', all: '${prev.result}', i: '${prev.result.list.1}', shell: 'echo ${HOME}' },
+      {
+        n: '${prev.result.x}',
+        text: 'n=${prev.result.x}',
+        obj: '${prev.result.o}',
+        inText: 'o=${prev.result.o};',
+        id: '${prev.task_id}',
+        all: '${prev.result}',
+        i: '${prev.result.list.1}',
+        shell: 'echo ${HOME}',
+      },
       up({ x: 42, o: { a: [1, 'b'] }, list: ['zero', 'one'] }),
     );
     expect(r).toEqual({
       ok: true,
-      value: { n: 42, text: 'n=42', obj: { a: [1, 'b'] }, inText: 'o={"a":[1,"b"]};', id: 'id-prev', all: { x: 42, o: { a: [1, 'b'] }, list: ['zero', 'one'] }, i: 'one', shell: 'echo ${HOME}' },
+      value: {
+        n: 42,
+        text: 'n=42',
+        obj: { a: [1, 'b'] },
+        inText: 'o={"a":[1,"b"]};',
+        id: 'id-prev',
+        all: { x: 42, o: { a: [1, 'b'] }, list: ['zero', 'one'] },
+        i: 'one',
+        shell: 'echo ${HOME}',
+      },
     });
   });
 

@@ -77,12 +77,7 @@ export function toWorkerView(id: string, hash: Record<string, string>, opts: Wor
  * is missing, unparseable or older than the TTL. A `last_seen` in the future
  * (clock skew between hosts) is not stale.
  */
-export function isStale(
-  lastSeenIso: string | undefined,
-  heartbeatAlive: boolean,
-  nowMs: number,
-  ttlSec: number,
-): boolean {
+export function isStale(lastSeenIso: string | undefined, heartbeatAlive: boolean, nowMs: number, ttlSec: number): boolean {
   if (!heartbeatAlive || !lastSeenIso) return true;
   const lastSeenMs = Date.parse(lastSeenIso);
   if (Number.isNaN(lastSeenMs)) return true;

@@ -22,7 +22,24 @@ export class DeadLettersController {
     summary: 'Worker events that could not be applied',
     description: `Newest first, with the reason each was set aside (an unknown task id, malformed JSON, an error while applying). The stream keeps about ${DEAD_LETTER_MAXLEN} entries; each keeps the first 16 KiB of the event.`,
   })
-  @ApiOkResponse({ schema: { example: { total: 1, entries: [{ id: '1733500000000-0', ts: '2026-12-06T12:00:00.000Z', source: 'stream', reason: 'TASK_SUCCEEDED names no task of ours (task_id of 45 characters)', entry_id: '1733499999000-0', bytes: 120, event: '{"type":"TASK_SUCCEEDED",...}' }] } } })
+  @ApiOkResponse({
+    schema: {
+      example: {
+        total: 1,
+        entries: [
+          {
+            id: '1733500000000-0',
+            ts: '2026-12-06T12:00:00.000Z',
+            source: 'stream',
+            reason: 'TASK_SUCCEEDED names no task of ours (task_id of 45 characters)',
+            entry_id: '1733499999000-0',
+            bytes: 120,
+            event: '{"type":"TASK_SUCCEEDED",...}',
+          },
+        ],
+      },
+    },
+  })
   async list(@Query() q: DeadLettersQuery): Promise<{ total: number; entries: DeadLetter[] }> {
     const [total, entries] = await Promise.all([this.deadLetters.total(), this.deadLetters.list(q.count ? Number(q.count) : 100)]);
     return { total, entries };

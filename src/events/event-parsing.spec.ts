@@ -11,14 +11,18 @@ const deep = (levels: number): unknown => {
 
 describe('readTaskEvent', () => {
   it('reads a report, an acknowledgement, and leaves other traffic alone', () => {
-    expect(readTaskEvent(JSON.stringify({ type: 'task_succeeded', worker_id: 'w', task_id: TASK, result: { x: 1 } }))).toEqual({ ev: expect.objectContaining({ type: 'TASK_SUCCEEDED', worker_id: 'w', task_id: TASK, result: { x: 1 } }) });
+    expect(readTaskEvent(JSON.stringify({ type: 'task_succeeded', worker_id: 'w', task_id: TASK, result: { x: 1 } }))).toEqual({
+      ev: expect.objectContaining({ type: 'TASK_SUCCEEDED', worker_id: 'w', task_id: TASK, result: { x: 1 } }),
+    });
     expect(readTaskEvent(JSON.stringify({ type: 'TASK_STARTED', worker_id: 'w', task_id: TASK }))).toEqual({ ev: expect.objectContaining({ type: 'TASK_STARTED' }) });
     expect(readTaskEvent(JSON.stringify({ type: 'ORCH_TASK_DONE', task_id: TASK }))).toBeNull();
     expect(readTaskEvent(JSON.stringify({ hello: 1 }))).toBeNull();
   });
 
   it('rejects, with a reason, a report that names no task of ours or no worker', () => {
-    expect(readTaskEvent(JSON.stringify({ type: 'TASK_SUCCEEDED', worker_id: 'w', task_id: `${TASK}:dependents` }))).toEqual({ rejected: expect.stringContaining('names no task of ours') });
+    expect(readTaskEvent(JSON.stringify({ type: 'TASK_SUCCEEDED', worker_id: 'w', task_id: `${TASK}:dependents` }))).toEqual({
+      rejected: expect.stringContaining('names no task of ours'),
+    });
     expect(readTaskEvent(JSON.stringify({ type: 'TASK_FAILED', worker_id: 'w' }))).toEqual({ rejected: expect.stringContaining('task_id missing') });
     expect(readTaskEvent(JSON.stringify({ type: 'TASK_FAILED', worker_id: 7, task_id: TASK }))).toEqual({ rejected: expect.stringContaining('worker_id') });
     expect(readTaskEvent('{"type":"TASK_FAILED",')).toEqual({ rejected: 'not valid JSON' });
@@ -33,7 +37,15 @@ describe('readTaskEvent', () => {
   it('ends the attempt of a report too large to parse: its fields are scanned, its result is a marker', () => {
     const big = JSON.stringify({ type: 'TASK_SUCCEEDED', result: { text: 'x'.repeat(5000), nested: deep(50) }, worker_id: 'w-1', task_id: TASK, attempt: 2 });
     const r = readTaskEvent(big, 1024);
-    expect(r).toEqual({ ev: expect.objectContaining({ type: 'TASK_SUCCEEDED', worker_id: 'w-1', task_id: TASK, attempt: 2, result: expect.objectContaining({ truncated: true, original_bytes: big.length }) }) });
+    expect(r).toEqual({
+      ev: expect.objectContaining({
+        type: 'TASK_SUCCEEDED',
+        worker_id: 'w-1',
+        task_id: TASK,
+        attempt: 2,
+        result: expect.objectContaining({ truncated: true, original_bytes: big.length }),
+      }),
+    });
     const failed = readTaskEvent(JSON.stringify({ type: 'TASK_FAILED', worker_id: 'w-1', task_id: TASK, error: 'e'.repeat(5000) }), 1024);
     expect(failed).toEqual({ ev: expect.objectContaining({ type: 'TASK_FAILED', error: expect.stringContaining('too large to read') }) });
   });
@@ -50,7 +62,11 @@ describe('readTaskEvent', () => {
       },
       { requiredKeys: [] },
     );
-    const text = fc.oneof(event.map((e) => JSON.stringify(e)), fc.string(), fc.json());
+    const text = fc.oneof(
+      event.map((e) => JSON.stringify(e)),
+      fc.string(),
+      fc.json(),
+    );
     fc.assert(
       fc.property(text, fc.integer({ min: 16, max: 4096 }), (raw, max) => {
         const r = readTaskEvent(raw, max);

@@ -31,7 +31,8 @@ export class EventStreamRepository {
 
   /** Up to `count` entries for `consumer`: its own pending ones from '0', new ones from '>' (blocks up to `blockMs`). */
   async read(consumer: string, from: '0' | '>', count: number, blockMs: number): Promise<StreamEntry[]> {
-    const res = (await this.redis.stream.xreadgroup('GROUP', EVENTS_STREAM_GROUP, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', EVENTS_STREAM_KEY, from)) as [string, StreamEntry[]][] | null;
+    const res = (await this.redis.stream.xreadgroup('GROUP', EVENTS_STREAM_GROUP, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', EVENTS_STREAM_KEY, from)) as
+      [string, StreamEntry[]][] | null;
     return res?.[0]?.[1] ?? [];
   }
 

@@ -11,5 +11,10 @@ import { LivenessService } from './liveness.service';
 import { TaskEventsService } from './task-events.service';
 import { StreamConsumer } from './stream-consumer';
 
-@Module({ imports: [TasksModule, SchedulerModule, WorkersModule], providers: [EventChannelsRepository, EventStreamRepository, EventsSubscriber, TaskEventsService, LivenessService, StreamConsumer, DeadLetters], controllers: [DeadLettersController], exports: [LivenessService] })
+@Module({
+  imports: [TasksModule, SchedulerModule, WorkersModule],
+  providers: [EventChannelsRepository, EventStreamRepository, EventsSubscriber, TaskEventsService, LivenessService, StreamConsumer, DeadLetters],
+  controllers: [DeadLettersController],
+  exports: [LivenessService],
+})
 export class EventsModule {}

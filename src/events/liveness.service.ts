@@ -165,7 +165,11 @@ export class LivenessService implements OnApplicationBootstrap, OnApplicationShu
       if (r === 'not_leader') return;
       this.index.settled(cue);
       const fields = { workerId: cue.workerId, taskId: cue.taskId, why: cue.why, outcome: r };
-      if (r.startsWith('requeued')) this.log.warn(cue.why === 'register' ? 'worker restarted while holding a task; the task goes back to the queue' : 'worker went IDLE without a report; the task goes back to the queue', fields);
+      if (r.startsWith('requeued'))
+        this.log.warn(
+          cue.why === 'register' ? 'worker restarted while holding a task; the task goes back to the queue' : 'worker went IDLE without a report; the task goes back to the queue',
+          fields,
+        );
       // We missed the release (it publishes nothing when the worker went stale): read the worker again.
       else if (r === 'not_held') await this.index.refresh(cue.workerId);
       else this.log.debug('worker still holds its task', fields);

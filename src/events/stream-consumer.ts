@@ -126,7 +126,12 @@ export class StreamConsumer implements OnApplicationBootstrap, BeforeApplication
     const raw = at >= 0 && at % 2 === 0 ? fields[at + 1] : undefined;
     const reading = typeof raw === 'string' ? readTaskEvent(raw, this.config.maxEventBytes) : { rejected: 'no `event` field' };
     if (!reading || 'rejected' in reading) {
-      await this.deadLetters.setAside('stream', raw ?? JSON.stringify(fields), reading ? reading.rejected : 'not a worker report (TASK_STARTED, TASK_SUCCEEDED or TASK_FAILED)', id);
+      await this.deadLetters.setAside(
+        'stream',
+        raw ?? JSON.stringify(fields),
+        reading ? reading.rejected : 'not a worker report (TASK_STARTED, TASK_SUCCEEDED or TASK_FAILED)',
+        id,
+      );
       return;
     }
     const ev = reading.ev;

@@ -38,7 +38,10 @@ export class HealthController {
   @Public()
   @ApiOperation({ summary: 'Readiness: Redis accepts writes, every Redis connection is up and, on the leader, scheduling runs (never needs auth)' })
   @ApiOkResponse({ schema: { example: { ready: true, redis: 'up', role: 'leader', instance: 'host:123:abcdef', reasons: [] } } })
-  @ApiServiceUnavailableResponse({ description: 'Not ready; `reasons` says why', schema: { example: { ready: false, redis: 'down', role: 'follower', instance: 'host:123:abcdef', reasons: ['Redis does not answer'] } } })
+  @ApiServiceUnavailableResponse({
+    description: 'Not ready; `reasons` says why',
+    schema: { example: { ready: false, redis: 'down', role: 'follower', instance: 'host:123:abcdef', reasons: ['Redis does not answer'] } },
+  })
   async readyz(@Res({ passthrough: true }) res: Response): Promise<Readiness> {
     // Redis accepts writes (not only answers), and the subscriber and event-stream connections are up.
     const { up: redisUp, reasons } = await this.redis.health();

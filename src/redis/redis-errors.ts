@@ -5,7 +5,8 @@
  * applying) will fail the same way every time.
  */
 const TRANSIENT_REPLY = /^(OOM|LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|NOREPLICAS|NOSCRIPT)\b/;
-const TRANSIENT_CONNECTION = /Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|MaxRetriesPerRequest|Command timed out|Command aborted|Redis is unavailable|Redis did not answer within/i;
+const TRANSIENT_CONNECTION =
+  /Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|MaxRetriesPerRequest|Command timed out|Command aborted|Redis is unavailable|Redis did not answer within/i;
 
 export function isTransientRedisError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;

@@ -42,7 +42,11 @@ export interface RedisHealth {
 }
 
 /** The parts of ioredis's pending-command queue the watchdog reads (public on the client, untyped items). */
-type PendingQueue = { length: number; peekFront(): { command: { isSettled?: boolean; reject(err: Error): void } } | undefined; peekAt(i: number): { command: { isSettled?: boolean; reject(err: Error): void } } | undefined };
+type PendingQueue = {
+  length: number;
+  peekFront(): { command: { isSettled?: boolean; reject(err: Error): void } } | undefined;
+  peekAt(i: number): { command: { isSettled?: boolean; reject(err: Error): void } } | undefined;
+};
 
 /**
  * The three connections every module shares: one for commands and scripts, one dedicated to
@@ -118,13 +122,20 @@ export class RedisService implements OnApplicationShutdown {
       (this.cmd.options as { commandTimeout?: number }).commandTimeout = this.timeoutMs;
     }
     const where = redactRedisUrl(config.redisUrl);
-    for (const [role, conn] of [['commands', this.cmd], ['subscriber', this.sub], ['event stream', this.stream]] as const) {
+    for (const [role, conn] of [
+      ['commands', this.cmd],
+      ['subscriber', this.sub],
+      ['event stream', this.stream],
+    ] as const) {
       conn.on('ready', () => this.log.log(`connected (${role}) to ${where}`));
       conn.on('error', (err: Error) => this.logConnectionError(role, where, err));
     }
     // The stream connection's id, so a shutdown can end its blocking read at once (CLIENT UNBLOCK).
     this.stream.on('ready', () => {
-      this.stream.client('ID').then((id) => (this.streamClientId = Number(id)), () => undefined);
+      this.stream.client('ID').then(
+        (id) => (this.streamClientId = Number(id)),
+        () => undefined,
+      );
     });
     this.sub.on('ready', () => {
       this.subVerified = false;
@@ -314,5 +325,10 @@ export class RedisService implements OnApplicationShutdown {
 /** The private parts of ioredis the command watchdog relies on (checked once at start-up). */
 export function watchdogInternalsPresent(conn: Redis): boolean {
   const c = conn as unknown as { commandQueue?: Partial<PendingQueue>; flushQueue?: unknown };
-  return typeof c.commandQueue?.peekFront === 'function' && typeof c.commandQueue?.peekAt === 'function' && typeof c.commandQueue?.length === 'number' && typeof c.flushQueue === 'function';
+  return (
+    typeof c.commandQueue?.peekFront === 'function' &&
+    typeof c.commandQueue?.peekAt === 'function' &&
+    typeof c.commandQueue?.length === 'number' &&
+    typeof c.flushQueue === 'function'
+  );
 }

@@ -103,7 +103,9 @@ export function loadScriptSource(name: string, read: LuaReader = readLuaFile, co
     if (chain.includes(path)) throw new ScriptLoadError(`Lua include cycle: ${[...chain, path].join(' -> ')}`);
     const text = read(path);
     if (text === null) {
-      throw new ScriptLoadError(chain.length === 0 ? `Lua script not found: ${path}.lua` : `Lua include not found: "${path.replace(/^includes\//, '')}" (${[...chain, path].join(' -> ')})`);
+      throw new ScriptLoadError(
+        chain.length === 0 ? `Lua script not found: ${path}.lua` : `Lua include not found: "${path.replace(/^includes\//, '')}" (${[...chain, path].join(' -> ')})`,
+      );
     }
     return text.replace(INCLUDE_LINE, (_line, inc: string) => {
       const incPath = `includes/${inc}`;

@@ -51,7 +51,10 @@ export const TASK_FIELDS = {
   shard_total: { by: 'new', doc: 'a shard or a fanned-out parent: the number of shards' },
   children: { by: 'scripts', doc: 'a fanned-out parent: JSON array of its shard ids' },
   shards_done: { by: 'scripts', doc: 'a fanned-out parent: shards succeeded so far' },
-  raw_yaml: { by: 'api', doc: "the YAML text of the task's document as submitted (dd27001 `raw_yaml`), on the first task of each document; not kept for a document that holds a secret" },
+  raw_yaml: {
+    by: 'api',
+    doc: "the YAML text of the task's document as submitted (dd27001 `raw_yaml`), on the first task of each document; not kept for a document that holds a secret",
+  },
   raw_of: { by: 'api', doc: 'the other tasks of a document (stages, graph nodes, a retry): the id of the task whose raw_yaml is theirs' },
   retry_of: { by: 'api', doc: 'POST /api/v1/tasks/{id}/retry: the task this one re-submits' },
   retried_by: { by: 'api', doc: 'the task that re-submitted this one (TasksRepository.linkRetry)' },

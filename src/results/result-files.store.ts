@@ -145,7 +145,8 @@ export class ResultFilesStore implements OnModuleInit {
       await unlink(file.path).catch(() => undefined);
       const code = (err as NodeJS.ErrnoException).code;
       // A worker sharing RESULTS_DIR may have made a folder of that name.
-      if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST') throw new DomainError('conflict', `Task ${taskId} has a folder named ${JSON.stringify(name)}; nothing was stored`, 'file');
+      if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST')
+        throw new DomainError('conflict', `Task ${taskId} has a folder named ${JSON.stringify(name)}; nothing was stored`, 'file');
       throw diskError(err);
     }
     return this.info(dir, name);

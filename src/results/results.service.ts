@@ -82,7 +82,8 @@ export class ResultsService {
     const meta: ResultMeta = { worker_id: p.workerId, metadata: p.metadata, posted_at: postedAt };
     const status = await this.repo.store(id, stored, JSON.stringify(meta));
     if (status === 'not_found') throw taskNotFound(id);
-    if (status === 'parent') throw new DomainError('conflict', `Task ${id} is sharded: its result is the aggregation of its shards' results; post each shard's result under the shard's id`, 'task_id');
+    if (status === 'parent')
+      throw new DomainError('conflict', `Task ${id} is sharded: its result is the aggregation of its shards' results; post each shard's result under the shard's id`, 'task_id');
     this.log.log('result stored', { taskId: id, workerId: p.workerId, bytes, stored: toFile ? 'file' : 'record' });
     return { ok: true, task_id: id, status, stored: toFile ? 'file' : 'record', bytes, updated_at: postedAt };
   }

@@ -77,15 +77,26 @@ export class SchedulerRepository {
    * usual case at low load) is sent on its own: an ioredis Pipeline leaves per-instance garbage
    * in the old generation (see RedisService).
    */
-  async claim(
-    reqs: (ClaimRequest | FanOutRequest)[],
-    opts: { topic: string; cutoffIso: string; ackDeadlineMs: number; nowMs: number; fence: string },
-  ): Promise<string[]> {
+  async claim(reqs: (ClaimRequest | FanOutRequest)[], opts: { topic: string; cutoffIso: string; ackDeadlineMs: number; nowMs: number; fence: string }): Promise<string[]> {
     const prefix = scriptPrefix(opts.nowMs, opts.fence);
     const args = (r: ClaimRequest | FanOutRequest): [string, (string | number)[]] =>
       r.kind === 'single'
         ? [commandName('claim-dispatch'), [...prefix, r.taskId, r.workerId, opts.topic, r.strategy, r.reason, opts.cutoffIso, opts.ackDeadlineMs, ...resolvedArgs(r)]]
-        : [commandName('dispatch-shards'), [...prefix, JSON.stringify({ parent: r.taskId, topic: opts.topic, strategy: r.strategy, reason: r.reason, cutoff: opts.cutoffIso, ack_deadline_ms: opts.ackDeadlineMs, shards: r.shards })]];
+        : [
+            commandName('dispatch-shards'),
+            [
+              ...prefix,
+              JSON.stringify({
+                parent: r.taskId,
+                topic: opts.topic,
+                strategy: r.strategy,
+                reason: r.reason,
+                cutoff: opts.cutoffIso,
+                ack_deadline_ms: opts.ackDeadlineMs,
+                shards: r.shards,
+              }),
+            ],
+          ];
     type Sender = Record<string, (...a: (string | number)[]) => unknown>;
     if (reqs.length === 1) {
       const [name, a] = args(reqs[0]);
@@ -164,7 +175,7 @@ export class SchedulerRepository {
 
   /** Workers holding in-flight tasks: the only ones whose death costs us a task. */
   async inflightWorkers(): Promise<{ taskId: string; workerId: string }[]> {
-    const ids = await this.redis.cmd.zrange(Keys.inflight, "0", "-1");
+    const ids = await this.redis.cmd.zrange(Keys.inflight, '0', '-1');
     if (ids.length === 0) return [];
     const pipe = this.redis.cmd.pipeline();
     for (const id of ids) pipe.hget(Keys.task(id), 'assigned_worker');

@@ -24,13 +24,7 @@ export class SchedulerService implements BeforeApplicationShutdown {
   private readonly claims: Claims;
   private readonly reservations: Reservations;
 
-  constructor(
-    repo: SchedulerRepository,
-    index: WorkerIndex,
-    leadership: LeadershipService,
-    metrics: MetricsService,
-    @Inject(APP_CONFIG) config: AppConfig,
-  ) {
+  constructor(repo: SchedulerRepository, index: WorkerIndex, leadership: LeadershipService, metrics: MetricsService, @Inject(APP_CONFIG) config: AppConfig) {
     const log = new Logger('Scheduler');
     const placements = new PlacementCache(log);
     this.claims = new Claims(repo, index, metrics, config, leadership, placements, log, () => this.passes.backOff());

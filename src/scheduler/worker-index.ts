@@ -150,7 +150,16 @@ export class WorkerIndex {
     if (w.suspect) view.status = 'SUSPECT';
     const now = Date.now();
     const aliveUntilMs = !w.heartbeatAlive ? -Infinity : (w.heartbeatExpiresAtMs ?? now + this.config.heartbeatTtlSec * 1000);
-    const e: Entry = { view, lastSeenMs: parseTime(w.hash.last_seen), aliveUntilMs, heldTask: w.heldTask, suspect: w.suspect, reportedStatus, heardAtMs: prev?.heardAtMs ?? 0, refused };
+    const e: Entry = {
+      view,
+      lastSeenMs: parseTime(w.hash.last_seen),
+      aliveUntilMs,
+      heldTask: w.heldTask,
+      suspect: w.suspect,
+      reportedStatus,
+      heardAtMs: prev?.heardAtMs ?? 0,
+      refused,
+    };
     this.entries.set(w.id, e);
     this.sync(e, now);
   }
@@ -335,7 +344,6 @@ export class WorkerIndex {
     const ttlMs = this.config.heartbeatTtlSec * 1000;
     e.view.stale = !(nowMs <= e.aliveUntilMs) || !(nowMs - e.lastSeenMs <= ttlMs);
   }
-
 }
 
 /**

@@ -9,10 +9,43 @@ import type { TaskResponse } from './task-record';
 
 /** Every field of a record, in the order the API shows them. */
 export const RECORD_FIELDS = [
-  'task_id', 'name', 'owner', 'kind', 'task_type', 'status', 'assigned_worker', 'topic', 'priority', 'submitted_at', 'updated_at',
-  'dispatched_at', 'started_at', 'finished_at', 'error', 'retries', 'max_retries', 'attempt', 'attempts', 'depends_on', 'waiting_on',
-  'strategy', 'reason', 'unschedulable', 'parent_id', 'parent_task_id', 'retry_of', 'retried_by', 'raw_yaml', 'shard_index', 'shard_total',
-  'children', 'shards_done', 'progress', 'result', 'task', 'parsed',
+  'task_id',
+  'name',
+  'owner',
+  'kind',
+  'task_type',
+  'status',
+  'assigned_worker',
+  'topic',
+  'priority',
+  'submitted_at',
+  'updated_at',
+  'dispatched_at',
+  'started_at',
+  'finished_at',
+  'error',
+  'retries',
+  'max_retries',
+  'attempt',
+  'attempts',
+  'depends_on',
+  'waiting_on',
+  'strategy',
+  'reason',
+  'unschedulable',
+  'parent_id',
+  'parent_task_id',
+  'retry_of',
+  'retried_by',
+  'raw_yaml',
+  'shard_index',
+  'shard_total',
+  'children',
+  'shards_done',
+  'progress',
+  'result',
+  'task',
+  'parsed',
 ] as const satisfies readonly (keyof TaskResponse)[];
 export type RecordField = (typeof RECORD_FIELDS)[number];
 // Fails to compile when TaskResponse gains a field this list does not name.
@@ -60,8 +93,16 @@ function hashFieldsOf(fields: readonly RecordField[]): string[] {
 
 /** The problem with a `fields=` value, or null when every name is a record field. */
 export function fieldsProblem(value: string): string | null {
-  const unknown = value.split(',').map((f) => f.trim()).filter((f) => !(RECORD_FIELDS as readonly string[]).includes(f));
-  return unknown.length === 0 ? null : `unknown field(s) ${unknown.slice(0, 5).map((f) => JSON.stringify(f.slice(0, 40))).join(', ')}; known: ${RECORD_FIELDS.join(', ')}`;
+  const unknown = value
+    .split(',')
+    .map((f) => f.trim())
+    .filter((f) => !(RECORD_FIELDS as readonly string[]).includes(f));
+  return unknown.length === 0
+    ? null
+    : `unknown field(s) ${unknown
+        .slice(0, 5)
+        .map((f) => JSON.stringify(f.slice(0, 40)))
+        .join(', ')}; known: ${RECORD_FIELDS.join(', ')}`;
 }
 
 /** The record with only `fields`, in their order. */

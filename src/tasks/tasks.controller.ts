@@ -1,5 +1,18 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
-import { ApiBody, ApiConflictResponse, ApiConsumes, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiPayloadTooLargeResponse, ApiProduces, ApiQuery, ApiBadRequestResponse, ApiTags, ApiUnsupportedMediaTypeResponse } from '@nestjs/swagger';
+import {
+  ApiBody,
+  ApiConflictResponse,
+  ApiConsumes,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiPayloadTooLargeResponse,
+  ApiProduces,
+  ApiQuery,
+  ApiBadRequestResponse,
+  ApiTags,
+  ApiUnsupportedMediaTypeResponse,
+} from '@nestjs/swagger';
 import { ApiHeader, ApiUnprocessableEntityResponse } from '@nestjs/swagger';
 import { checkIdempotencyKey, IDEMPOTENCY_HEADER, MAX_KEY_LENGTH, REPLAYED_HEADER } from './idempotency/idempotency';
 import { IdempotentSubmissions } from './idempotency/idempotent-submissions';
@@ -80,7 +93,10 @@ export class TasksController {
   })
   @ApiOkResponse({ type: SubmissionDto })
   @ApiBadRequestResponse({ description: 'Invalid document; `field` names the path. Nothing was created.', type: ErrorBodyDto })
-  @ApiPayloadTooLargeResponse({ description: 'Body larger than MAX_TASK_BYTES (`payload_too_large`), or more tasks than MAX_TASKS_PER_SUBMISSION (`too_many_tasks`)', type: ErrorBodyDto })
+  @ApiPayloadTooLargeResponse({
+    description: 'Body larger than MAX_TASK_BYTES (`payload_too_large`), or more tasks than MAX_TASKS_PER_SUBMISSION (`too_many_tasks`)',
+    type: ErrorBodyDto,
+  })
   @ApiUnsupportedMediaTypeResponse({ description: 'Content-Type is not YAML or JSON', type: ErrorBodyDto })
   async submit(@Body() body: unknown, @Req() req: Request, @Res({ passthrough: true }) res: Response, @Query() query: SubmitQuery) {
     // Read from the request, not @Headers(): Swagger would list Content-Type as a required parameter.
@@ -104,7 +120,12 @@ export class TasksController {
   @ApiQuery({ name: 'name', required: false, description: 'substring of the task name' })
   @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: MAX_LIST_LIMIT, default: DEFAULT_LIST_LIMIT } })
   @ApiQuery({ name: 'cursor', required: false, description: 'X-Next-Cursor of the previous page' })
-  @ApiQuery({ name: 'include', required: false, enum: ['task'], description: 'task: the full records, documents included (`task`, `parsed`, `raw_yaml`, `result`); default: a summary per record without them' })
+  @ApiQuery({
+    name: 'include',
+    required: false,
+    enum: ['task'],
+    description: 'task: the full records, documents included (`task`, `parsed`, `raw_yaml`, `result`); default: a summary per record without them',
+  })
   @ApiQuery({ name: 'fields', required: false, description: 'comma-separated record fields to return (task_id always), e.g. task_id,status,parent_task_id' })
   @ApiOkResponse({ type: [TaskDto], headers: { 'X-Next-Cursor': { description: 'cursor of the next page; absent on the last page', schema: { type: 'string' } } } })
   @ApiBadRequestResponse({ description: 'Bad filter, limit or cursor, or one given twice; `field` names the parameter', type: ErrorBodyDto })
@@ -126,7 +147,7 @@ export class TasksController {
   @ApiOperation({
     summary: "A task's last log lines, or all of them as they come (Server-Sent Events)",
     description:
-      'The lines our (v2) worker sent while the task ran: a command\'s stdout and stderr, an executor\'s progress lines; about the last 1000 are kept, each at most 4 KiB. ' +
+      "The lines our (v2) worker sent while the task ran: a command's stdout and stderr, an executor's progress lines; about the last 1000 are kept, each at most 4 KiB. " +
       'A task run by a v1 worker has none: `lines: []`, `supported: false` and a note. ' +
       `With \`follow=true\` the answer is \`text/event-stream\`: a \`line\` event per line (the last \`tail\` first), \`progress\` events, an \`info\` event when there will be no lines, a comment every ${FOLLOW_HEARTBEAT_MS / 1000} s, and a last \`end\` event \`{status}\` once the task is DONE, FAILED or CANCELLED.`,
   })
@@ -144,7 +165,11 @@ export class TasksController {
 
   @Post(':id/retry')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Re-submit a FAILED or CANCELLED task as a new task', description: 'Same document, no dependencies; the new record says `retry_of` (the old id), the old one `retried_by` (the new id). A task is retried once: retry the new one next time.' })
+  @ApiOperation({
+    summary: 'Re-submit a FAILED or CANCELLED task as a new task',
+    description:
+      'Same document, no dependencies; the new record says `retry_of` (the old id), the old one `retried_by` (the new id). A task is retried once: retry the new one next time.',
+  })
   @ApiOkResponse({ type: TaskDto, description: 'the new task' })
   @ApiNotFoundResponse({ description: 'No task with this id', type: ErrorBodyDto })
   @ApiConflictResponse({ description: 'The task is not FAILED or CANCELLED, is a shard, or was already retried', type: ErrorBodyDto })
@@ -154,7 +179,11 @@ export class TasksController {
 
   @Post(':id/cancel')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Cancel a task that has not finished', description: 'Its downstream tasks end too; a sharded parent takes its shards with it; cancelling a shard cancels its parent. A worker that has the task is told to stop it when it speaks the durable protocol (v2); a v1 worker cannot be told: the ended attempt in `attempts` says which (`worker_told`).' })
+  @ApiOperation({
+    summary: 'Cancel a task that has not finished',
+    description:
+      'Its downstream tasks end too; a sharded parent takes its shards with it; cancelling a shard cancels its parent. A worker that has the task is told to stop it when it speaks the durable protocol (v2); a v1 worker cannot be told: the ended attempt in `attempts` says which (`worker_told`).',
+  })
   @ApiOkResponse({ type: TaskDto })
   @ApiNotFoundResponse({ description: 'No task with this id', type: ErrorBodyDto })
   @ApiConflictResponse({ description: 'The task already finished (DONE, FAILED or CANCELLED)', type: ErrorBodyDto })

@@ -9,5 +9,10 @@ import { YamlThread } from './yaml-thread';
 import { IdempotencyRepository } from './idempotency/idempotency.repository';
 import { IdempotentSubmissions } from './idempotency/idempotent-submissions';
 
-@Module({ imports: [SchedulerModule, TaskLogsModule], controllers: [TasksController], providers: [TasksRepository, TasksService, TaskProgressService, YamlThread, IdempotencyRepository, IdempotentSubmissions], exports: [TasksService, TaskProgressService] })
+@Module({
+  imports: [SchedulerModule, TaskLogsModule],
+  controllers: [TasksController],
+  providers: [TasksRepository, TasksService, TaskProgressService, YamlThread, IdempotencyRepository, IdempotentSubmissions],
+  exports: [TasksService, TaskProgressService],
+})
 export class TasksModule {}

@@ -21,9 +21,7 @@ export interface CreatedTask {
   dispatch?: string;
 }
 
-export type SubmitOutcome =
-  | { ok: true; tasks: CreatedTask[] }
-  | { ok: false; error: 'unknown_dependency'; key: string; dependency: string };
+export type SubmitOutcome = { ok: true; tasks: CreatedTask[] } | { ok: false; error: 'unknown_dependency'; key: string; dependency: string };
 
 export interface ListFilter {
   status?: string;
@@ -78,12 +76,15 @@ export class TasksRepository {
    * Newest first. `cursor` is the `seq` to continue below (exclusive). Status and owner filters
    * read their own index; a second filter and the name substring filter are applied on the records.
    */
-  async list(filter: ListFilter, limit: number, cursor: number | null, hashFields: string[] | null = null): Promise<{ records: Record<string, string>[]; nextCursor: number | null }> {
+  async list(
+    filter: ListFilter,
+    limit: number,
+    cursor: number | null,
+    hashFields: string[] | null = null,
+  ): Promise<{ records: Record<string, string>[]; nextCursor: number | null }> {
     const index = filter.status ? Keys.tasksByStatus(filter.status) : filter.owner ? Keys.tasksByOwner(filter.owner) : Keys.allTasks;
     const matches = (h: Record<string, string>) =>
-      (!filter.status || h.status === filter.status) &&
-      (!filter.owner || h.owner === filter.owner) &&
-      (!filter.name || (h.name ?? '').includes(filter.name));
+      (!filter.status || h.status === filter.status) && (!filter.owner || h.owner === filter.owner) && (!filter.name || (h.name ?? '').includes(filter.name));
     const needsScan = !!filter.name || (!!filter.status && !!filter.owner);
     const out: Record<string, string>[] = [];
     let below = cursor === null ? '+inf' : `(${cursor}`;
@@ -133,7 +134,11 @@ export class TasksRepository {
   /** Marks task `id` as retried by `newId` unless it already was: null when marked, else the earlier retry's id ('gone': the task was removed). */
   async linkRetry(id: string, newId: string): Promise<string | null> {
     const key = Keys.task(id);
-    const [[, set], [, current], [, taskId]] = (await this.redis.cmd.multi().hsetnx(key, 'retried_by', newId).hget(key, 'retried_by').hget(key, 'id').exec()) as [[null, number], [null, string], [null, string | null]];
+    const [[, set], [, current], [, taskId]] = (await this.redis.cmd.multi().hsetnx(key, 'retried_by', newId).hget(key, 'retried_by').hget(key, 'id').exec()) as [
+      [null, number],
+      [null, string],
+      [null, string | null],
+    ];
     // Removed meanwhile (retention, DELETE): HSETNX made a hash of that one field; it goes again.
     if (taskId === null) {
       await this.redis.cmd.del(key);

@@ -115,7 +115,11 @@ export class TasksService {
     const maxRetention = this.config.taskRetentionMaxSec;
     const keptTooLong = drafts.find((d) => (d.retentionSec ?? 0) > maxRetention);
     if (keptTooLong) {
-      throw new DomainError('invalid_task', `spec.retention.seconds: must be at most ${maxRetention} (TASK_RETENTION_MAX_SEC), got ${keptTooLong.retentionSec} (task ${keptTooLong.name})`, 'spec.retention.seconds');
+      throw new DomainError(
+        'invalid_task',
+        `spec.retention.seconds: must be at most ${maxRetention} (TASK_RETENTION_MAX_SEC), got ${keptTooLong.retentionSec} (task ${keptTooLong.name})`,
+        'spec.retention.seconds',
+      );
     }
     const ids = new Map(drafts.map((d) => [d.key, randomUUID()]));
     const rows = dependencyOrder(drafts).map((d) => this.toRow(d, ids));
@@ -167,7 +171,10 @@ export class TasksService {
   private markUnschedulable(drafts: TaskDraft[], tasks: SubmittedTask[]) {
     const open = tasks.flatMap((t, i) => (t.status === 'PENDING' ? [i] : []));
     if (open.length === 0 || !this.leadership.isLeader) return;
-    const reasons = unschedulableReasons(this.index.snapshot(Date.now()), open.map((i) => placementOf(drafts[i])));
+    const reasons = unschedulableReasons(
+      this.index.snapshot(Date.now()),
+      open.map((i) => placementOf(drafts[i])),
+    );
     open.forEach((i, k) => (tasks[i].unschedulable = reasons[k]));
   }
 
@@ -270,7 +277,10 @@ export class TasksService {
  * (a key maskSecrets masks) keeps no text: the API never shows a secret's value.
  */
 function addRawYaml(rows: NewTaskRow[], drafts: TaskDraft[], ids: Map<string, string>, text: string) {
-  const rawOf = rawDocumentOf(text, drafts.map((d) => d.key));
+  const rawOf = rawDocumentOf(
+    text,
+    drafts.map((d) => d.key),
+  );
   const holders = new Map<string, string>();
   const secret = new Set<string>();
   for (const d of drafts) {

@@ -50,7 +50,11 @@ export class WorkersController {
 
   @Post(':id/drain')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Drain a worker', description: 'It gets no new task; the one it runs finishes. Shown as `draining: true`; `status` stays what the worker says. Idempotent; survives a restart of the orchestrator (and of the worker).' })
+  @ApiOperation({
+    summary: 'Drain a worker',
+    description:
+      'It gets no new task; the one it runs finishes. Shown as `draining: true`; `status` stays what the worker says. Idempotent; survives a restart of the orchestrator (and of the worker).',
+  })
   @ApiOkResponse({ type: WorkerDto })
   @ApiNotFoundResponse({ description: 'No worker with this id', type: ErrorBodyDto })
   drain(@Param('id') id: string): Promise<WorkerResponse> {
@@ -68,7 +72,10 @@ export class WorkersController {
 
   @Post(':id/elastic')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Drain or undrain a worker (alias)', description: 'The later MLOC\'s route: `{"enabled": false}` is POST /workers/{id}/drain, `{"enabled": true}` is /undrain.' })
+  @ApiOperation({
+    summary: 'Drain or undrain a worker (alias)',
+    description: 'The later MLOC\'s route: `{"enabled": false}` is POST /workers/{id}/drain, `{"enabled": true}` is /undrain.',
+  })
   @ApiOkResponse({ type: WorkerDto })
   @ApiBadRequestResponse({ description: '`enabled` missing or not a boolean', type: ErrorBodyDto })
   @ApiNotFoundResponse({ description: 'No worker with this id', type: ErrorBodyDto })

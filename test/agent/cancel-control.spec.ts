@@ -19,19 +19,31 @@ describe('control messages, worker side', () => {
 
   it('generated junk (any text, any JSON value, near-misses) is null, never a throw', () => {
     const nearMiss = fc.record(
-      { type: fc.constantFrom('CANCEL', 'cancel', 'STOP', 1, null), task_id: fc.oneof(fc.string(), fc.integer(), fc.constant(null)), attempt: fc.oneof(fc.integer(), fc.double(), fc.string(), fc.constant(null)), reason: fc.anything() },
+      {
+        type: fc.constantFrom('CANCEL', 'cancel', 'STOP', 1, null),
+        task_id: fc.oneof(fc.string(), fc.integer(), fc.constant(null)),
+        attempt: fc.oneof(fc.integer(), fc.double(), fc.string(), fc.constant(null)),
+        reason: fc.anything(),
+      },
       { requiredKeys: [] },
     );
     fc.assert(
-      fc.property(fc.oneof(fc.string(), fc.json(), nearMiss.map((o) => JSON.stringify(o))), (raw) => {
-        const m = parseControl(raw);
-        if (m !== null) {
-          expect(m.type).toBe('CANCEL');
-          expect(typeof m.task_id === 'string' && m.task_id !== '').toBe(true);
-          expect(Number.isInteger(m.attempt)).toBe(true);
-          expect(typeof m.reason).toBe('string');
-        }
-      }),
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc.json(),
+          nearMiss.map((o) => JSON.stringify(o)),
+        ),
+        (raw) => {
+          const m = parseControl(raw);
+          if (m !== null) {
+            expect(m.type).toBe('CANCEL');
+            expect(typeof m.task_id === 'string' && m.task_id !== '').toBe(true);
+            expect(Number.isInteger(m.attempt)).toBe(true);
+            expect(typeof m.reason).toBe('string');
+          }
+        },
+      ),
       { numRuns: 2000 },
     );
   });

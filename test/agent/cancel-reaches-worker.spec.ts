@@ -72,8 +72,7 @@ describe('cancel reaches the worker', () => {
       { what: `the pid of attempt ${attempt} of ${taskId}` },
     );
   const cancel = (id: string) => stack.http().post(`/api/v1/tasks/${id}/cancel`).set(stack.authHeader());
-  const streamOf = async (taskId: string) =>
-    (await redis.xrange(EVENTS_STREAM_KEY, '-', '+')).map(([, fields]) => JSON.parse(fields[1])).filter((e) => e.task_id === taskId);
+  const streamOf = async (taskId: string) => (await redis.xrange(EVENTS_STREAM_KEY, '-', '+')).map(([, fields]) => JSON.parse(fields[1])).filter((e) => e.task_id === taskId);
   const noPending = () => waitFor(async () => ((await redis.xpending(EVENTS_STREAM_KEY, EVENTS_STREAM_GROUP)) as unknown[])[0] === 0, { what: 'every stream entry applied' });
   const freeAgain = (w: string) =>
     waitFor(async () => (await redis.get(Keys.workerTask(w))) === null && (await stack.http().get(`/workers/${w}`)).body.status === 'IDLE', { what: `${w} free and IDLE` });

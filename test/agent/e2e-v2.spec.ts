@@ -36,8 +36,7 @@ describe('our worker, durable variant (v2), with the real orchestrator', () => {
   };
   const allIdle = () => allIdleIn(stack, workers.size);
   /** Stream entries about one task, in order. */
-  const streamOf = async (taskId: string) =>
-    (await redis.xrange(EVENTS_STREAM_KEY, '-', '+')).map(([, fields]) => JSON.parse(fields[1])).filter((e) => e.task_id === taskId);
+  const streamOf = async (taskId: string) => (await redis.xrange(EVENTS_STREAM_KEY, '-', '+')).map(([, fields]) => JSON.parse(fields[1])).filter((e) => e.task_id === taskId);
   const lists = async (id: string) => ({ inbox: await redis.lrange(workerInboxKey(id), 0, -1), processing: await redis.lrange(workerProcessingKey(id), 0, -1) });
   const noPending = () => waitFor(async () => ((await redis.xpending(EVENTS_STREAM_KEY, EVENTS_STREAM_GROUP)) as unknown[])[0] === 0, { what: 'every stream entry acknowledged' });
 
@@ -93,7 +92,9 @@ describe('our worker, durable variant (v2), with the real orchestrator', () => {
 
     // Back under the same id: attempt 1 is reported failed, not run again; the orchestrator ignores it (already given up).
     const restarted = await startWorker(victimId);
-    const reported = await waitFor(async () => (await streamOf(id)).find((e) => e.worker_id === victimId && e.type === 'TASK_FAILED'), { what: 'the restarted worker reports attempt 1' });
+    const reported = await waitFor(async () => (await streamOf(id)).find((e) => e.worker_id === victimId && e.type === 'TASK_FAILED'), {
+      what: 'the restarted worker reports attempt 1',
+    });
     expect(reported).toMatchObject({ attempt: 1, error: 'worker restarted before finishing the task', protocol: 2 });
     expect(await lists(victimId)).toEqual({ inbox: [], processing: [] });
     await noPending();

@@ -47,11 +47,14 @@ describe('our worker with the real orchestrator', () => {
     const missing = FLEET.filter(([id]) => !workers.has(id));
     if (missing.length === 0) return;
     // A killed worker stays registered (stale) until cleaned up; its successor starts afresh.
-    await waitFor(async () => {
-      await stack.http().post('/admin/cleanup');
-      const statuses = await Promise.all(missing.map(async ([id]) => (await stack.http().get(`/workers/${id}`)).status));
-      return statuses.every((st) => st === 404);
-    }, { what: 'the stopped workers gone from the registry', timeoutMs: 15_000 });
+    await waitFor(
+      async () => {
+        await stack.http().post('/admin/cleanup');
+        const statuses = await Promise.all(missing.map(async ([id]) => (await stack.http().get(`/workers/${id}`)).status));
+        return statuses.every((st) => st === 404);
+      },
+      { what: 'the stopped workers gone from the registry', timeoutMs: 15_000 },
+    );
     await Promise.all(missing.map(([id, hw, env]) => startWorker(id, hw, env)));
   };
 
@@ -164,10 +167,13 @@ describe('our worker with the real orchestrator', () => {
   it('a taskType no worker has an executor for is never sent: it waits, naming the type (issue 12)', async () => {
     const res = await stack.submit(taskDoc('odd', { taskType: 'quantum_annealing', retry: { maxRetries: 0 } }));
     const id = ids(res)[0];
-    const t = await waitFor(async () => {
-      const task = await stack.task(id);
-      return task.unschedulable ? task : null;
-    }, { what: 'the task to be unschedulable' });
+    const t = await waitFor(
+      async () => {
+        const task = await stack.task(id);
+        return task.unschedulable ? task : null;
+      },
+      { what: 'the task to be unschedulable' },
+    );
     // Our workers advertise their executors (env.executors): none runs this type.
     expect(t).toMatchObject({ status: 'PENDING', attempt: 0, retries: 0 });
     expect(t.unschedulable).toMatch(/^no registered worker runs task type "quantum_annealing" \(workers advertise: .*echo/);

@@ -57,7 +57,10 @@ describe('command', () => {
 
   it('runs argv without a shell, in the output directory, with spec.env; streams output to files', async () => {
     const out = await new CommandExecutor().run(
-      context({ command: [...node('console.log(process.cwd(), process.env.GREETING, process.env.MLOC_TASK_ID, process.argv[1]); console.error("warn")'), '$HOME;*'], env: { GREETING: 'hi' } }),
+      context({
+        command: [...node('console.log(process.cwd(), process.env.GREETING, process.env.MLOC_TASK_ID, process.argv[1]); console.error("warn")'), '$HOME;*'],
+        env: { GREETING: 'hi' },
+      }),
     );
     expect(out).toMatchObject({ exit_code: 0, stdout: 'stdout.log', stderr: 'stderr.log' });
     expect(readFileSync(join(dir, 'stdout.log'), 'utf8')).toBe(`${dir} hi task-1 $HOME;*\n`);
@@ -129,14 +132,19 @@ describe('inference', () => {
     const sent = stub.requests[0].body;
     expect(sent).toMatchObject({ model: 'org/model-7b', max_tokens: 16, temperature: 0.1 });
     expect(sent).not.toHaveProperty('concurrency');
-    expect(sent.messages).toEqual([{ role: 'system', content: 'Be brief.' }, { role: 'user', content: expect.any(String) }]);
+    expect(sent.messages).toEqual([
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: expect.any(String) },
+    ]);
     const itemTotal = out.items!.reduce((n: number, i: any) => n + i.usage.total_tokens, 0);
     expect(out.usage!.total_tokens).toBe(itemTotal);
   });
 
   it('retries a transient 503 and succeeds', async () => {
     stub = await new LlmStub({ failFirst: 1 }).start();
-    const out = await new InferenceExecutor().run(context({ data: { items: ['hello'] }, inference: { retry_backoff_sec: 0.01 } }, { settings: { openaiBaseUrl: stub.url, openaiApiKey: null } }));
+    const out = await new InferenceExecutor().run(
+      context({ data: { items: ['hello'] }, inference: { retry_backoff_sec: 0.01 } }, { settings: { openaiBaseUrl: stub.url, openaiApiKey: null } }),
+    );
     expect(stub.requests).toHaveLength(2);
     expect(out.items).toHaveLength(1);
     expect(out.model).toBe(STUB_MODEL);

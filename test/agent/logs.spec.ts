@@ -31,8 +31,7 @@ describe('task logs and progress, worker side', () => {
     await server.destroy();
   });
 
-  const storedLines = async (taskId: string): Promise<LogLine[]> =>
-    (await redis.xrange(taskLogsKey(taskId), '-', '+')).flatMap(([id, fields]) => decodeLogEntry(id, fields));
+  const storedLines = async (taskId: string): Promise<LogLine[]> => (await redis.xrange(taskLogsKey(taskId), '-', '+')).flatMap(([id, fields]) => decodeLogEntry(id, fields));
 
   it('the key names the orchestrator reads are the ones the worker writes', () => {
     const id = randomUUID();

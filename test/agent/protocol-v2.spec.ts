@@ -87,7 +87,8 @@ describe('worker protocol v2 (the default) against a real Redis', () => {
     (await client.xrange(EVENTS_STREAM_KEY, '-', '+')).map(([entryId, fields]) => ({ id: entryId, fields, ev: JSON.parse(fields[1]) })).filter((e) => e.ev.worker_id === id);
   const streamed = (taskId: string, type: string) =>
     waitFor(async () => (await stream()).find((e) => e.ev.task_id === taskId && e.ev.type === type), { what: `${type} of ${taskId} on the stream` });
-  const mirrored = (taskId: string) => recorder.waitFor(() => recorder.messages.find((m) => m.channel === TASKS_EVENTS_CHANNEL && m.msg.task_id === taskId)?.msg, `mirror of ${taskId}`);
+  const mirrored = (taskId: string) =>
+    recorder.waitFor(() => recorder.messages.find((m) => m.channel === TASKS_EVENTS_CHANNEL && m.msg.task_id === taskId)?.msg, `mirror of ${taskId}`);
   const lists = async () => ({ inbox: await client.lrange(workerInboxKey(id), 0, -1), processing: await client.lrange(workerProcessingKey(id), 0, -1) });
   const indexOf = (pred: (m: Record<string, any>) => boolean) => recorder.messages.findIndex((m) => pred(m.msg));
 
@@ -99,7 +100,11 @@ describe('worker protocol v2 (the default) against a real Redis', () => {
       const e = recorder.of(WORKERS_EVENTS_CHANNEL, id);
       return e.length >= 3 ? e : null;
     }, 'registration events');
-    expect(events.slice(0, 3).map((e) => [e.type, e.status])).toEqual([['REGISTER', 'STARTING'], ['HEARTBEAT', undefined], ['STATUS', 'IDLE']]);
+    expect(events.slice(0, 3).map((e) => [e.type, e.status])).toEqual([
+      ['REGISTER', 'STARTING'],
+      ['HEARTBEAT', undefined],
+      ['STATUS', 'IDLE'],
+    ]);
     expect(events[0]).toMatchObject({ type: 'REGISTER', worker_id: id, status: 'STARTING', tags: [], protocol: 2 });
     // Nobody listens on the topic: a v2 worker takes nothing from it, not even a dispatch for itself.
     expect(await client.pubsub('NUMSUB', 'tasks')).toEqual(['tasks', 0]);
@@ -199,7 +204,15 @@ describe('worker protocol v2 (the default) against a real Redis', () => {
     await startWorker();
 
     const failed = await streamed('t-crashed', 'TASK_FAILED');
-    expect(failed.ev).toEqual({ type: 'TASK_FAILED', worker_id: id, task_id: 't-crashed', attempt: 3, error: 'worker restarted before finishing the task', protocol: 2, ts: expect.any(String) });
+    expect(failed.ev).toEqual({
+      type: 'TASK_FAILED',
+      worker_id: id,
+      task_id: 't-crashed',
+      attempt: 3,
+      error: 'worker restarted before finishing the task',
+      protocol: 2,
+      ts: expect.any(String),
+    });
     expect(await mirrored('t-crashed')).toEqual(failed.ev);
     await streamed('t-after', 'TASK_SUCCEEDED');
     const types = (await stream()).map((e) => `${e.ev.type} ${e.ev.task_id}`);
@@ -242,7 +255,13 @@ describe('worker protocol v2 (the default) against a real Redis', () => {
     const before = await unblocks();
     const w = await startWorker();
     // Its BLMOVE is blocked in Redis (a client whose last command is blmove, flag b).
-    await waitFor(async () => String(await client.client('LIST')).split('\n').some((l) => / cmd=blmove /.test(l) && / flags=b /.test(l)), { what: 'a blocked BLMOVE' });
+    await waitFor(
+      async () =>
+        String(await client.client('LIST'))
+          .split('\n')
+          .some((l) => / cmd=blmove /.test(l) && / flags=b /.test(l)),
+      { what: 'a blocked BLMOVE' },
+    );
     await w.stop();
     // The blocked BLMOVE was ended with CLIENT UNBLOCK, not left to time out.
     expect((await unblocks()) - before).toBeGreaterThanOrEqual(1);

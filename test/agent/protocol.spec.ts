@@ -67,7 +67,8 @@ describe('worker protocol (v1, WORKER_PROTOCOL=1) against a real Redis', () => {
         attempt: opts.attempt ?? 1,
       }),
     );
-  const report = (taskId: string) => recorder.waitFor(() => recorder.messages.find((m) => m.channel === TASKS_EVENTS_CHANNEL && m.msg.task_id === taskId)?.msg, `report of ${taskId}`);
+  const report = (taskId: string) =>
+    recorder.waitFor(() => recorder.messages.find((m) => m.channel === TASKS_EVENTS_CHANNEL && m.msg.task_id === taskId)?.msg, `report of ${taskId}`);
   const indexOf = (pred: (m: Record<string, any>) => boolean) => recorder.messages.findIndex((m) => pred(m.msg));
 
   it('registers in the v1 order with every registry field, heartbeats with load metrics, then turns IDLE', async () => {
@@ -89,7 +90,11 @@ describe('worker protocol (v1, WORKER_PROTOCOL=1) against a real Redis', () => {
       const e = recorder.of(WORKERS_EVENTS_CHANNEL, worker.id);
       return e.filter((m) => m.type === 'HEARTBEAT').length >= 2 ? e : null;
     }, 'two heartbeats');
-    expect(events.slice(0, 3).map((e) => [e.type, e.status])).toEqual([['REGISTER', 'STARTING'], ['HEARTBEAT', undefined], ['STATUS', 'IDLE']]);
+    expect(events.slice(0, 3).map((e) => [e.type, e.status])).toEqual([
+      ['REGISTER', 'STARTING'],
+      ['HEARTBEAT', undefined],
+      ['STATUS', 'IDLE'],
+    ]);
     expect(events[0].tags).toEqual(['eu', 'l4']);
     expect(events[0]).not.toHaveProperty('protocol');
     expect(Object.keys(events[1].metrics.loadavg)).toEqual(['1m', '5m', '15m']);

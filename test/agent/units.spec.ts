@@ -14,7 +14,18 @@ const REDIS_URL = 'redis://127.0.0.1:6379/0';
 describe('worker configuration', () => {
   it('has the Python worker defaults', () => {
     const c = loadWorkerConfig({ REDIS_URL });
-    expect(c).toMatchObject({ redisUrl: REDIS_URL, resultsDir: resolve('results'), taskTopic: 'tasks', heartbeatIntervalSec: 30, heartbeatTtlSec: 120, tags: [], logLevel: 'info', hardwareOverride: null, openaiBaseUrl: null, protocol: 2 });
+    expect(c).toMatchObject({
+      redisUrl: REDIS_URL,
+      resultsDir: resolve('results'),
+      taskTopic: 'tasks',
+      heartbeatIntervalSec: 30,
+      heartbeatTtlSec: 120,
+      tags: [],
+      logLevel: 'info',
+      hardwareOverride: null,
+      openaiBaseUrl: null,
+      protocol: 2,
+    });
     expect(c.workerId).toMatch(/^.+-[0-9a-f]{8}$/);
     expect(loadWorkerConfig({ REDIS_URL }).workerId).not.toBe(c.workerId);
   });

@@ -51,9 +51,16 @@ describe('HTTP API without a token', () => {
   });
 
   it('accepts application/x-yaml and JSON {"yaml": ...}', async () => {
-    const a = await s.http().post('/api/v1/tasks').set('Content-Type', 'application/x-yaml').send(taskYaml({ name: 'xy' }));
+    const a = await s
+      .http()
+      .post('/api/v1/tasks')
+      .set('Content-Type', 'application/x-yaml')
+      .send(taskYaml({ name: 'xy' }));
     expect(a.status).toBe(200);
-    const b = await s.http().post('/api/v1/tasks').send({ yaml: taskYaml({ name: 'js' }) });
+    const b = await s
+      .http()
+      .post('/api/v1/tasks')
+      .send({ yaml: taskYaml({ name: 'js' }) });
     expect(b.status).toBe(200);
     expect(b.body.tasks[0].name).toBe('js');
   });
@@ -84,7 +91,18 @@ describe('HTTP API without a token', () => {
   it('GET /api/v1/tasks/{id} returns a record and 404 for an unknown id', async () => {
     const id = (await s.submit(taskYaml({ name: 'rec', owner: 'zoe' }))).body.tasks[0].task_id;
     const t = await s.task(id);
-    expect(t).toMatchObject({ task_id: id, name: 'rec', owner: 'zoe', status: 'PENDING', topic: 'tasks', retries: 0, max_retries: 3, error: null, parent_id: null, waiting_on: [] });
+    expect(t).toMatchObject({
+      task_id: id,
+      name: 'rec',
+      owner: 'zoe',
+      status: 'PENDING',
+      topic: 'tasks',
+      retries: 0,
+      max_retries: 3,
+      error: null,
+      parent_id: null,
+      waiting_on: [],
+    });
     expect(t.task.metadata.name).toBe('rec');
     expect(typeof t.submitted_at).toBe('string');
     const missing = await s.http().get('/api/v1/tasks/nope');
@@ -139,7 +157,10 @@ describe('HTTP API without a token', () => {
     expect(body.schema.example).toContain('apiVersion: mloc/v1');
     // Content-Type is read from the request, not listed as a parameter; the optional ones are dryRun and Idempotency-Key.
     const params = (res.body.paths['/api/v1/tasks'].post.parameters ?? []) as { name: string; required: boolean }[];
-    expect(params.map((p) => [p.name, p.required]).sort()).toEqual([['Idempotency-Key', false], ['dryRun', false]]);
+    expect(params.map((p) => [p.name, p.required]).sort()).toEqual([
+      ['Idempotency-Key', false],
+      ['dryRun', false],
+    ]);
     const json = res.body.paths['/api/v1/tasks'].post.requestBody.content['application/json'];
     expect(json.schema.properties.yaml.type).toBe('string');
     // The example in the document is a working submission.

@@ -71,9 +71,14 @@ describe('cancel over HTTP', () => {
     expect(t.attempts.some((a: { outcome: string }) => a.outcome === 'succeeded')).toBe(false);
   });
 
-  it('a sharded parent: the parent and every shard end CANCELLED; the shards\' reports change nothing; the workers are freed', async () => {
-    const gpus = [await s.worker({ id: 'g0', hardware: GPU_HW(['NVIDIA L4']), behaviour: 'hold' }), await s.worker({ id: 'g1', hardware: GPU_HW(['NVIDIA L4']), behaviour: 'hold' })];
-    const res = await s.submit(taskYaml({ name: 'sharded', taskType: 'inference', gpu: '{type: any, count: 1}', extraSpec: 'parallel: {enabled: true, max_shards: 2}\ndata: {prompts: [a, b, c, d]}' }));
+  it("a sharded parent: the parent and every shard end CANCELLED; the shards' reports change nothing; the workers are freed", async () => {
+    const gpus = [
+      await s.worker({ id: 'g0', hardware: GPU_HW(['NVIDIA L4']), behaviour: 'hold' }),
+      await s.worker({ id: 'g1', hardware: GPU_HW(['NVIDIA L4']), behaviour: 'hold' }),
+    ];
+    const res = await s.submit(
+      taskYaml({ name: 'sharded', taskType: 'inference', gpu: '{type: any, count: 1}', extraSpec: 'parallel: {enabled: true, max_shards: 2}\ndata: {prompts: [a, b, c, d]}' }),
+    );
     const parentId = firstId(res);
     await Promise.all(gpus.map((g) => g.waitForDispatch(1)));
     const parent = await s.task(parentId);
@@ -98,8 +103,15 @@ describe('cancel over HTTP', () => {
   });
 
   it('cancelling one shard cancels its parent and the other shards', async () => {
-    const gpus = [await s.worker({ id: 'g0', hardware: GPU_HW(['NVIDIA L4']), behaviour: 'hold' }), await s.worker({ id: 'g1', hardware: GPU_HW(['NVIDIA L4']), behaviour: 'hold' })];
-    const parentId = firstId(await s.submit(taskYaml({ name: 'sharded', taskType: 'inference', gpu: '{type: any, count: 1}', extraSpec: 'parallel: {enabled: true, max_shards: 2}\ndata: {prompts: [a, b]}' })));
+    const gpus = [
+      await s.worker({ id: 'g0', hardware: GPU_HW(['NVIDIA L4']), behaviour: 'hold' }),
+      await s.worker({ id: 'g1', hardware: GPU_HW(['NVIDIA L4']), behaviour: 'hold' }),
+    ];
+    const parentId = firstId(
+      await s.submit(
+        taskYaml({ name: 'sharded', taskType: 'inference', gpu: '{type: any, count: 1}', extraSpec: 'parallel: {enabled: true, max_shards: 2}\ndata: {prompts: [a, b]}' }),
+      ),
+    );
     await Promise.all(gpus.map((g) => g.waitForDispatch(1)));
     const { children } = await s.task(parentId);
     const res = await cancel(children[1]);

@@ -43,7 +43,7 @@ describe('drain, undrain and the elastic alias', () => {
     expect(a.received.map((m) => m.task_id)).toEqual([firstId(second)]);
   });
 
-  it('a drain made behind this replica\'s back (another replica) is still honoured by the claim', async () => {
+  it("a drain made behind this replica's back (another replica) is still honoured by the claim", async () => {
     const a = await s.worker({ id: 'a', hardware: CPU_HW(8, 32), behaviour: 'hold' });
     // As another replica's POST /workers/a/drain does: the flag in Redis, this replica's index not told.
     const r = s.redis.client();

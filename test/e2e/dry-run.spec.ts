@@ -65,7 +65,13 @@ describe('unschedulable in the submit answer, and ?dryRun=true', () => {
     expect(b).toMatchObject({ name: 'p:b', outcome: 'wait', waiting_on: ['p:a'] });
 
     // Invalid documents and unknown dependencies are refused as a submission is, still writing nothing.
-    const bad = await s.http().post('/api/v1/tasks?dryRun=true').set(s.authHeader()).set('Content-Type', 'text/yaml').send(taskYaml({ cpu: 'lots' })).expect(400);
+    const bad = await s
+      .http()
+      .post('/api/v1/tasks?dryRun=true')
+      .set(s.authHeader())
+      .set('Content-Type', 'text/yaml')
+      .send(taskYaml({ cpu: 'lots' }))
+      .expect(400);
     expect(bad.body.field).toBe('spec.resources.hardware.cpu');
     const unknownDep = taskYaml({ extraSpec: 'dependsOn: [00000000-0000-4000-8000-000000000000]' });
     expect((await s.http().post('/api/v1/tasks?dryRun=true').set(s.authHeader()).set('Content-Type', 'text/yaml').send(unknownDep).expect(400)).body.field).toBe('spec.dependsOn');

@@ -41,10 +41,13 @@ describe('placement knows executors (issue 12)', () => {
     const rag = await s.submit(taskYaml({ name: 'rag-1', taskType: 'rag' }));
     expect(rag.status).toBe(200);
     const [ragId] = ids(rag);
-    const waiting = await waitFor(async () => {
-      const t = await s.task(ragId);
-      return t.unschedulable ? t : null;
-    }, { what: 'the rag task to be unschedulable' });
+    const waiting = await waitFor(
+      async () => {
+        const t = await s.task(ragId);
+        return t.unschedulable ? t : null;
+      },
+      { what: 'the rag task to be unschedulable' },
+    );
     expect(waiting).toMatchObject({ status: 'PENDING', retries: 0, unschedulable: 'no registered worker runs task type "rag" (workers advertise: echo, inference, command)' });
     // The echo worker still runs what it advertises.
     const e = await s.submit(taskYaml({ name: 'echo-1', taskType: 'echo' }));
@@ -53,10 +56,13 @@ describe('placement knows executors (issue 12)', () => {
     // A worker that advertises nothing is a candidate for every type (the v1 fleet). This one has no
     // rag executor after all: its failure costs no retry, and it is not offered rag again.
     const v1 = await worker('w-v1', { executors: null, runs: (t) => t !== 'rag' });
-    const refused = await waitFor(async () => {
-      const t = await s.task(ragId);
-      return t.unschedulable?.includes('w-v1') ? t : null;
-    }, { what: 'the rag task to be unschedulable again, naming w-v1' });
+    const refused = await waitFor(
+      async () => {
+        const t = await s.task(ragId);
+        return t.unschedulable?.includes('w-v1') ? t : null;
+      },
+      { what: 'the rag task to be unschedulable again, naming w-v1' },
+    );
     expect(refused.status).toBe('PENDING');
     expect(refused.retries).toBe(0);
     expect(refused.unschedulable).toBe('no registered worker runs task type "rag" (workers advertise: echo, inference, command; reported having none: w-v1)');
@@ -132,7 +138,10 @@ spec:
   it('a reference naming no upstream stage is refused with the field path, nothing created', async () => {
     const res = await s.submit(pipeline('{value: "${unknown.result.x}"}'));
     expect(res.status).toBe(400);
-    expect(res.body).toMatchObject({ field: 'spec.stages[1].spec.value', message: 'spec.stages[1].spec.value: ${unknown.result.x} names no stage upstream of this task (upstream stages: prev)' });
+    expect(res.body).toMatchObject({
+      field: 'spec.stages[1].spec.value',
+      message: 'spec.stages[1].spec.value: ${unknown.result.x} names no stage upstream of this task (upstream stages: prev)',
+    });
     expect((await s.http().get('/api/v1/tasks').set(s.authHeader())).body.tasks ?? []).toEqual([]);
   });
 });

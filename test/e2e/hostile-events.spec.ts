@@ -14,7 +14,19 @@ import { waitFor } from '../support/wait-for';
  */
 const deepJson = (levels: number) => `${'['.repeat(levels)}1${']'.repeat(levels)}`;
 /** A task only the workers with `tag` can run. */
-const taggedYaml = (tag: string) => ['apiVersion: mloc/v1', 'kind: InferenceTask', `metadata: {name: on-${tag}}`, 'spec:', '  taskType: echo', '  resources:', '    replicas: 1', '    hardware: {cpu: "1", memory: 1Gi}', `    tags: [${tag}]`, ''].join('\n');
+const taggedYaml = (tag: string) =>
+  [
+    'apiVersion: mloc/v1',
+    'kind: InferenceTask',
+    `metadata: {name: on-${tag}}`,
+    'spec:',
+    '  taskType: echo',
+    '  resources:',
+    '    replicas: 1',
+    '    hardware: {cpu: "1", memory: 1Gi}',
+    `    tags: [${tag}]`,
+    '',
+  ].join('\n');
 
 describe('worker events that cannot be applied as sent', () => {
   let s: TestStack;
@@ -32,7 +44,11 @@ describe('worker events that cannot be applied as sent', () => {
     await s.stop();
   });
 
-  const deadLetters = async () => (await s.http().get('/admin/dead-letters').set(s.authHeader()).expect(200)).body as { total: number; entries: { source: string; reason: string; entry_id?: string; event: string }[] };
+  const deadLetters = async () =>
+    (await s.http().get('/admin/dead-letters').set(s.authHeader()).expect(200)).body as {
+      total: number;
+      entries: { source: string; reason: string; entry_id?: string; event: string }[];
+    };
   const metric = async (source: string) => {
     const text = (await s.http().get('/metrics').set(s.authHeader()).expect(200)).text;
     const m = new RegExp(`^mloc_events_dead_lettered_total\\{source="${source.replace('.', '\\.')}"\\} (\\d+)`, 'm').exec(text);
@@ -146,7 +162,10 @@ describe('worker events that cannot be applied as sent', () => {
         type: fc.constantFrom('TASK_SUCCEEDED', 'TASK_FAILED', 'TASK_STARTED', 'task_succeeded', 'NOPE'),
         worker_id: fc.oneof(fc.constantFrom('hold-v1', 'hold-v2', 'someone'), fc.string(), fc.integer()),
         task_id: fc.oneof(fc.constantFrom(v1Task, v2Task, `${v1Task}:dependents`, 'mloc:queue'), fc.uuid(), fc.string()),
-        result: fc.oneof(fc.jsonValue(), fc.integer({ min: 100, max: 3000 }).map((n) => ({ raw: n }))),
+        result: fc.oneof(
+          fc.jsonValue(),
+          fc.integer({ min: 100, max: 3000 }).map((n) => ({ raw: n })),
+        ),
         error: fc.oneof(fc.string(), fc.jsonValue()),
         attempt: fc.oneof(fc.integer(), fc.constant(null)),
       },
@@ -172,7 +191,10 @@ describe('worker events that cannot be applied as sent', () => {
     // The channel ignores other traffic (as every subscriber does) and sets aside the rejected ones,
     // that it reads (those that look like reports).
     const expectChannel = texts.filter((t) => /task_(succeeded|failed)|"task_started"/i.test(t) && rejected(t)).length;
-    await waitFor(async () => (await pending()) === 0 && (await metric('stream')) === before.stream + expectStream, { timeoutMs: 20_000, what: 'every stream entry applied or set aside' });
+    await waitFor(async () => (await pending()) === 0 && (await metric('stream')) === before.stream + expectStream, {
+      timeoutMs: 20_000,
+      what: 'every stream entry applied or set aside',
+    });
     await waitFor(async () => (await metric('tasks.events')) === before.channel + expectChannel, { what: 'channel reports set aside' });
     // Processing goes on: fresh workers of both kinds run a task each to DONE through both paths.
     for (const protocol of [1, 2] as const) {

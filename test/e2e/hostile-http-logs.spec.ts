@@ -62,7 +62,10 @@ describe('hostile requests in the log', () => {
     await worker.close();
     await redis.stop();
     await http().get('/api/v1/tasks?access_token=qs-SECRET-503').set(auth).expect(503);
-    await http().post(`/api/v1/tasks/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}/cancel?token=qs-SECRET-503b`).set(auth).expect(503);
+    await http()
+      .post(`/api/v1/tasks/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}/cancel?token=qs-SECRET-503b`)
+      .set(auth)
+      .expect(503);
     await app.close();
     text = await waitFor(() => {
       const t = readLog(dir);

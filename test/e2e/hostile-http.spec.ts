@@ -172,7 +172,14 @@ describe('hostile HTTP input', () => {
       ['an unknown Content-Encoding', () => post('/api/v1/tasks').set('Content-Type', 'text/yaml').set('Content-Encoding', 'bogus').send(taskYaml()), 415],
       ['a gzip body that is not gzip', () => post('/api/v1/tasks').set('Content-Type', 'text/yaml').set('Content-Encoding', 'gzip').send('not gzip at all'), 400],
       ['an unknown charset', () => post('/api/v1/tasks').set('Content-Type', 'application/json; charset=klingon').send('{}'), 415],
-      ['a body over MAX_TASK_BYTES', () => post('/api/v1/tasks').set('Content-Type', 'application/json').send({ yaml: 'x'.repeat(500_000) }), 413],
+      [
+        'a body over MAX_TASK_BYTES',
+        () =>
+          post('/api/v1/tasks')
+            .set('Content-Type', 'application/json')
+            .send({ yaml: 'x'.repeat(500_000) }),
+        413,
+      ],
       ['an unsupported media type', () => post('/api/v1/tasks').set('Content-Type', 'application/xml').send('<a/>'), 415],
       ["Nest's own 404", () => get('/no/such/route?x=1'), 404],
       ['a 404 for an unknown method', () => s.http().delete('/api/v1/tasks').set(s.authHeader()), 404],

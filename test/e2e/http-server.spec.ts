@@ -41,7 +41,7 @@ describe('HTTP server: requests and responses are born with Express prototypes',
     expect((s.app.getHttpAdapter() as ExpressAdapterWithPrototypes).prebuiltPrototypes).toBe(true);
   });
 
-  it('a server whose start-up self-check fails is Nest\'s own: it serves, and Express changes the prototypes', async () => {
+  it("a server whose start-up self-check fails is Nest's own: it serves, and Express changes the prototypes", async () => {
     @Controller()
     class PingController {
       @Get('ping')
@@ -70,23 +70,23 @@ describe('HTTP server: requests and responses are born with Express prototypes',
   });
 });
 
-describe('checkPrebuiltPrototypes (the HTTP server\'s start-up self-check)', () => {
+describe("checkPrebuiltPrototypes (the HTTP server's start-up self-check)", () => {
   const app = express();
 
-  it('passes for constructors that build requests and responses with Express\'s prototypes', () => {
+  it("passes for constructors that build requests and responses with Express's prototypes", () => {
     expect(checkPrebuiltPrototypes(app, withPrototype(IncomingMessage, app.request), withPrototype(ServerResponse, app.response))).toBeNull();
   });
 
-  it('fails for Node\'s plain constructors (Express would change every prototype)', () => {
+  it("fails for Node's plain constructors (Express would change every prototype)", () => {
     expect(checkPrebuiltPrototypes(app, IncomingMessage, ServerResponse)).toMatch(/not born with Express's prototype/);
   });
 
-  it('fails when Express\'s prototypes are not Node\'s request and response (a doctored app)', () => {
+  it("fails when Express's prototypes are not Node's request and response (a doctored app)", () => {
     const doctored = { request: {}, response: {} } as unknown as typeof app;
     expect(checkPrebuiltPrototypes(doctored, withPrototype(IncomingMessage, doctored.request), withPrototype(ServerResponse, doctored.response))).toMatch(/do not inherit/);
   });
 
-  it('fails when the constructors skip Node\'s initialisation', () => {
+  it("fails when the constructors skip Node's initialisation", () => {
     const hollow = <T>(proto: object): T => {
       function Hollow() {}
       Hollow.prototype = proto;

@@ -24,10 +24,13 @@ describe('stale workers and cleanup', () => {
     await dying.goSilent();
     const spare = await s.worker({ id: 'spare', hardware: CPU_HW(8, 32), heartbeatIntervalMs: 300, behaviour: 'hold' });
     await spare.waitForDispatch(1, 15_000);
-    const running = await waitFor(async () => {
-      const t = await s.task(id);
-      return t.status === 'RUNNING' && t.assigned_worker === 'spare' ? t : null;
-    }, { what: 'the task RUNNING on spare' });
+    const running = await waitFor(
+      async () => {
+        const t = await s.task(id);
+        return t.status === 'RUNNING' && t.assigned_worker === 'spare' ? t : null;
+      },
+      { what: 'the task RUNNING on spare' },
+    );
     expect(running.attempts[0]).toMatchObject({ worker: 'dying', outcome: 'failed' });
     expect(running.attempts[0].error).toMatch(/lost/);
     // A late report from the lost worker, then the real one: reports are applied in arrival order,
@@ -116,7 +119,14 @@ describe('dispatch acknowledgement', () => {
     // Idle again, yet suspect: the task waits rather than going back to the silent worker. Proof
     // that placement saw it so: the scheduler's index shows it SUSPECT, no worker is schedulable,
     // and a pass that began since (it counts its queue read as it starts) placed nothing.
-    await waitFor(() => s.app.get(WorkerIndex).snapshot(Date.now()).find((v) => v.id === 'deaf' && v.status === 'SUSPECT'), { what: 'deaf SUSPECT' });
+    await waitFor(
+      () =>
+        s.app
+          .get(WorkerIndex)
+          .snapshot(Date.now())
+          .find((v) => v.id === 'deaf' && v.status === 'SUSPECT'),
+      { what: 'deaf SUSPECT' },
+    );
     expect(sample((await s.http().get('/metrics')).text, 'mloc_workers_schedulable')).toBe(0);
     const reads = async () => sample((await s.http().get('/metrics')).text, 'mloc_scheduler_queue_reads_total') ?? NaN;
     const before = await reads();
@@ -228,10 +238,13 @@ describe('Redis unavailable', () => {
 
   it('stays up: /healthz answers, /readyz and API calls answer 503, and all resumes when Redis is back', async () => {
     // Ready once elected and the first maintenance tick has run.
-    const ready0 = await waitFor(async () => {
-      const r = await s.http().get('/readyz');
-      return r.status === 200 ? r : null;
-    }, { what: 'ready' });
+    const ready0 = await waitFor(
+      async () => {
+        const r = await s.http().get('/readyz');
+        return r.status === 200 ? r : null;
+      },
+      { what: 'ready' },
+    );
     expect(ready0.body).toMatchObject({ ready: true, redis: 'up', role: 'leader' });
     await s.redis.stop();
     expect((await s.http().get('/healthz')).status).toBe(200);

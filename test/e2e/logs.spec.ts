@@ -53,7 +53,12 @@ class SseClient {
           for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
             const block = buffer.slice(0, end);
             buffer = buffer.slice(end + 2);
-            const fields = Object.fromEntries(block.split('\n').filter((l) => !l.startsWith(':')).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]));
+            const fields = Object.fromEntries(
+              block
+                .split('\n')
+                .filter((l) => !l.startsWith(':'))
+                .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]),
+            );
             if (fields.event) this.events.push({ event: fields.event, data: JSON.parse(fields.data) });
           }
         });
@@ -83,7 +88,9 @@ describe('task logs and progress, end to end', () => {
   let base: string;
 
   const startWorker = (id: string, env: Record<string, string>) => {
-    workers.push(new WorkerProcess(id, { REDIS_URL: stack.redis.url, RESULTS_DIR: join(shared, 'results'), WORKER_HARDWARE_JSON: CPU_ONLY_JSON, OPENAI_BASE_URL: stub.url, ...env }));
+    workers.push(
+      new WorkerProcess(id, { REDIS_URL: stack.redis.url, RESULTS_DIR: join(shared, 'results'), WORKER_HARDWARE_JSON: CPU_ONLY_JSON, OPENAI_BASE_URL: stub.url, ...env }),
+    );
     return waitFor(async () => (await stack.http().get(`/workers/${id}`)).body.status === 'IDLE', { what: `worker ${id} IDLE`, timeoutMs: 15_000 });
   };
   const submit = async (name: string, spec: Record<string, unknown>): Promise<string> => {
@@ -108,10 +115,7 @@ describe('task logs and progress, end to end', () => {
     const server = stack.app.getHttpServer() as Server;
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    await Promise.all([
-      ...['v2-a', 'v2-b', 'v2-c'].map((id) => startWorker(id, { WORKER_TAGS: 'v2' })),
-      startWorker('v1-a', { WORKER_PROTOCOL: '1', WORKER_TAGS: 'v1' }),
-    ]);
+    await Promise.all([...['v2-a', 'v2-b', 'v2-c'].map((id) => startWorker(id, { WORKER_TAGS: 'v2' })), startWorker('v1-a', { WORKER_PROTOCOL: '1', WORKER_TAGS: 'v1' })]);
   });
   afterAll(async () => {
     await Promise.all(workers.map((w) => w.stop()));
@@ -134,7 +138,12 @@ describe('task logs and progress, end to end', () => {
     // The command cannot have ended: it waits for the marker.
     expect((await stack.task(id)).status).toBe('RUNNING');
     expect(sse.of('end')).toEqual([]);
-    expect(sse.of('line').map((l) => l.text).sort()).toEqual(['hello 1', 'hello 3', 'warn 2']);
+    expect(
+      sse
+        .of('line')
+        .map((l) => l.text)
+        .sort(),
+    ).toEqual(['hello 1', 'hello 3', 'warn 2']);
     expect(sse.of('line').find((l) => l.text === 'warn 2')).toMatchObject({ stream: 'stderr', attempt: 1 });
     writeFileSync(marker, '');
     await sse.closed;
@@ -201,11 +210,17 @@ describe('task logs and progress, end to end', () => {
     expect(sse.of('info')[0]).toMatchObject({ supported: false });
   });
 
-  it("a sharded inference job: every shard reports its progress and the parent shows their sum; a progress from a worker that does not hold the task is ignored", async () => {
+  it('a sharded inference job: every shard reports its progress and the parent shows their sum; a progress from a worker that does not hold the task is ignored', async () => {
     const prompts = ['a', 'b c', 'd e f', 'g', 'h i', 'j k l', 'm'];
     // Placement is data-parallel only while the scheduler sees the three v2 workers idle.
     await allIdle(stack, workers.length);
-    const id = await submit('sharded', { taskType: 'inference', parallel: { enabled: true, max_shards: 3 }, data: { prompts }, inference: { concurrency: 1 }, resources: { replicas: 1, hardware: { cpu: '1', memory: '256Mi' }, tags: ['v2'] } });
+    const id = await submit('sharded', {
+      taskType: 'inference',
+      parallel: { enabled: true, max_shards: 3 },
+      data: { prompts },
+      inference: { concurrency: 1 },
+      resources: { replicas: 1, hardware: { cpu: '1', memory: '256Mi' }, tags: ['v2'] },
+    });
     const parent = await stack.waitForStatus(id, 'DONE', 30_000);
     expect(parent.children.length).toBeGreaterThanOrEqual(2);
     const shards = await Promise.all(parent.children.map((c: string) => stack.task(c)));
@@ -229,14 +244,28 @@ describe('task logs and progress, end to end', () => {
     await stack.waitForStatus(id, 'DONE', 20_000);
     const key = taskLogsKey(id);
     const text = fc.oneof(fc.string(), fc.string({ unit: 'grapheme', maxLength: 50 }), fc.constant('y'.repeat(20_000)));
-    const line = fc.oneof(fc.tuple(fc.oneof(fc.double(), fc.integer(), fc.constant(1e300)), fc.oneof(fc.string({ maxLength: 20 }), fc.constantFrom('stdout', 'stderr')), text), fc.anything());
-    const linesValue = fc.oneof(fc.array(line, { maxLength: 8 }).map((l) => JSON.stringify(l)), fc.string(), fc.json());
+    const line = fc.oneof(
+      fc.tuple(fc.oneof(fc.double(), fc.integer(), fc.constant(1e300)), fc.oneof(fc.string({ maxLength: 20 }), fc.constantFrom('stdout', 'stderr')), text),
+      fc.anything(),
+    );
+    const linesValue = fc.oneof(
+      fc.array(line, { maxLength: 8 }).map((l) => JSON.stringify(l)),
+      fc.string(),
+      fc.json(),
+    );
     const entry = fc.oneof(
       linesValue.map((v) => ['w', 'x', 'lines', v]),
       fc.array(fc.string({ maxLength: 10 }), { minLength: 2, maxLength: 6 }).map((a) => (a.length % 2 ? a.slice(1) : a)),
     );
-    const id_ = fc.oneof(fc.constant('*'), fc.tuple(fc.nat({ max: 1e6 }), fc.nat({ max: 1e6 })).map(([a, b]) => `${a + 1}-${b}`));
-    const progress = fc.oneof(fc.string(), fc.json(), fc.constantFrom('{"done":-1}', '{"done":1e999}', '{"done":3,"total":"x"}', '{"done":2,"unit":' + JSON.stringify('u'.repeat(100)) + '}'));
+    const id_ = fc.oneof(
+      fc.constant('*'),
+      fc.tuple(fc.nat({ max: 1e6 }), fc.nat({ max: 1e6 })).map(([a, b]) => `${a + 1}-${b}`),
+    );
+    const progress = fc.oneof(
+      fc.string(),
+      fc.json(),
+      fc.constantFrom('{"done":-1}', '{"done":1e999}', '{"done":3,"total":"x"}', '{"done":2,"unit":' + JSON.stringify('u'.repeat(100)) + '}'),
+    );
     await fc.assert(
       fc.asyncProperty(fc.array(fc.tuple(id_, entry), { maxLength: 6 }), progress, fc.integer({ min: 1, max: 20 }), async (entries, p, tail) => {
         await redis.del(key);

@@ -69,7 +69,14 @@ describe('GET /metrics', () => {
       // Events are handled in arrival order: once a later registration is in the scheduler's index,
       // every IDLE above was handled (and any pass one asked for has started).
       await s.worker({ id: 'probe', hardware: CPU_HW() });
-      await waitFor(() => s.app.get(WorkerIndex).snapshot(Date.now()).some((v) => v.id === 'probe' && v.status === 'IDLE'), { what: 'probe in the index' });
+      await waitFor(
+        () =>
+          s.app
+            .get(WorkerIndex)
+            .snapshot(Date.now())
+            .some((v) => v.id === 'probe' && v.status === 'IDLE'),
+        { what: 'probe in the index' },
+      );
       expect((await metric('mloc_scheduler_queue_reads_total')) - before).toBe(0);
     } finally {
       tick.mockRestore();

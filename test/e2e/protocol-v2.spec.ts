@@ -4,7 +4,6 @@ import { firstId, TestStack, taskYaml } from '../support/test-app';
 import { StreamConsumer } from '../../src/events/stream-consumer';
 import { LeadershipService } from '../../src/leadership/leadership.service';
 
-
 describe('durable protocol (v2) next to v1 workers', () => {
   let s: TestStack;
   beforeEach(async () => {

@@ -73,7 +73,10 @@ describe('Redis stalled (SIGSTOP)', () => {
     const res = await s.submit(taskYaml({ name: 'during-stall' })).timeout(TIMEOUT_MS * 10);
     expect(res.status).toBe(503);
     expect(res.body.code).toBe('redis_unavailable');
-    const get = await s.http().get('/api/v1/tasks').timeout(TIMEOUT_MS * 10);
+    const get = await s
+      .http()
+      .get('/api/v1/tasks')
+      .timeout(TIMEOUT_MS * 10);
     expect(get.status).toBe(503);
     const r = await readyz(s);
     expect(r.status).toBe(503);
@@ -138,10 +141,13 @@ describe('a subscriber connection that goes silent without closing', () => {
     // The report goes out while nobody hears it.
     await w.succeed(id, { lost: true });
 
-    const notReady = await waitFor(async () => {
-      const r = await readyz(s);
-      return r.status === 503 && r.body.reasons.some((x) => /subscriber/.test(x)) ? r : null;
-    }, { what: '/readyz to say the subscriber is down' });
+    const notReady = await waitFor(
+      async () => {
+        const r = await readyz(s);
+        return r.status === 503 && r.body.reasons.some((x) => /subscriber/.test(x)) ? r : null;
+      },
+      { what: '/readyz to say the subscriber is down' },
+    );
     expect(notReady.body.ready).toBe(false);
 
     // A new subscriber connection, subscribed to both channels.

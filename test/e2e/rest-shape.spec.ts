@@ -4,7 +4,21 @@ import { CPU_HW, GPU_HW } from '../support/fake-worker';
 import { taskIds as ids, TestStack, taskYaml } from '../support/test-app';
 
 /** The record fields of the dd27001 orchestrator, each with its meaning, kept next to ours. */
-const SEED_FIELDS = ['task_id', 'raw_yaml', 'parsed', 'status', 'assigned_worker', 'topic', 'submitted_at', 'error', 'retries', 'max_retries', 'parent_task_id', 'shard_index', 'shard_total'];
+const SEED_FIELDS = [
+  'task_id',
+  'raw_yaml',
+  'parsed',
+  'status',
+  'assigned_worker',
+  'topic',
+  'submitted_at',
+  'error',
+  'retries',
+  'max_retries',
+  'parent_task_id',
+  'shard_index',
+  'shard_total',
+];
 
 describe("the seed's REST shape (dd27001 record fields) and list summaries", () => {
   let s: TestStack;
@@ -20,7 +34,19 @@ describe("the seed's REST shape (dd27001 record fields) and list summaries", () 
     const id = ids(await s.submit(yaml).expect(200))[0];
     const t = await s.task(id);
     for (const f of SEED_FIELDS) expect(t).toHaveProperty(f);
-    expect(t).toMatchObject({ task_id: id, raw_yaml: yaml, status: 'PENDING', assigned_worker: null, topic: 'tasks', error: null, retries: 0, max_retries: 3, parent_task_id: null, shard_index: null, shard_total: null });
+    expect(t).toMatchObject({
+      task_id: id,
+      raw_yaml: yaml,
+      status: 'PENDING',
+      assigned_worker: null,
+      topic: 'tasks',
+      error: null,
+      retries: 0,
+      max_retries: 3,
+      parent_task_id: null,
+      shard_index: null,
+      shard_total: null,
+    });
     expect(t.parsed).toEqual(t.task);
     expect(t.parsed.metadata.name).toBe('seed');
     expect(Date.parse(t.submitted_at)).not.toBeNaN();
@@ -41,7 +67,14 @@ describe("the seed's REST shape (dd27001 record fields) and list summaries", () 
     expect(b.parsed.metadata.name).toBe('pipe:b');
     // The full list resolves the shared text too.
     const full = await list('?include=task');
-    expect(new Map(full.body.map((r: { task_id: string; raw_yaml: string }) => [r.task_id, r.raw_yaml]))).toEqual(new Map([[t1.task_id, one], [a.task_id, pipeline], [b.task_id, pipeline], [t2.task_id, `# third\n${two}`]]));
+    expect(new Map(full.body.map((r: { task_id: string; raw_yaml: string }) => [r.task_id, r.raw_yaml]))).toEqual(
+      new Map([
+        [t1.task_id, one],
+        [a.task_id, pipeline],
+        [b.task_id, pipeline],
+        [t2.task_id, `# third\n${two}`],
+      ]),
+    );
   });
 
   it('a document with a secret keeps no raw_yaml (its value is never shown)', async () => {
@@ -53,7 +86,9 @@ describe("the seed's REST shape (dd27001 record fields) and list summaries", () 
 
   it('a client that picks the shards of a parent by parent_task_id in the list finds them', async () => {
     for (let i = 0; i < 3; i++) await s.worker({ id: `g${i}`, hardware: GPU_HW(['NVIDIA L4']), behaviour: 'hold' });
-    const res = await s.submit(taskYaml({ name: 'sharded', taskType: 'inference', gpu: '{type: any, count: 1}', extraSpec: 'parallel: {enabled: true, max_shards: 3}\ndata: {prompts: [a, b, c]}' })).expect(200);
+    const res = await s
+      .submit(taskYaml({ name: 'sharded', taskType: 'inference', gpu: '{type: any, count: 1}', extraSpec: 'parallel: {enabled: true, max_shards: 3}\ndata: {prompts: [a, b, c]}' }))
+      .expect(200);
     const parentId = ids(res)[0];
     const parent = await s.waitForStatus(parentId, 'RUNNING');
     expect(parent.shard_total).toBe(3);
@@ -88,7 +123,12 @@ describe("the seed's REST shape (dd27001 record fields) and list summaries", () 
   });
 
   it('refuses a bad include or fields with 400 naming the parameter', async () => {
-    for (const [query, field] of [['?include=all', 'include'], ['?fields=task_id,nope', 'fields'], ['?fields=a&fields=b', 'fields'], ['?include=task&include=task', 'include']]) {
+    for (const [query, field] of [
+      ['?include=all', 'include'],
+      ['?fields=task_id,nope', 'fields'],
+      ['?fields=a&fields=b', 'fields'],
+      ['?include=task&include=task', 'include'],
+    ]) {
       const res = await s.http().get(`/api/v1/tasks${query}`).set(s.authHeader()).expect(400);
       expect(res.body).toMatchObject({ code: 'invalid_request', field });
     }
@@ -143,7 +183,12 @@ describe('POST /api/v1/tasks/{id}/retry', () => {
 describe('raw_yaml: splitting a submission into its documents (generated)', () => {
   // A document: lines of `key: value`, block scalars whose indented lines may look like separators, comments.
   const line = fc.oneof(
-    fc.tuple(fc.stringMatching(/^[a-z]{1,8}$/), fc.string({ maxLength: 12 }).map((v) => JSON.stringify(v))).map(([k, v]) => `${k}: ${v}`),
+    fc
+      .tuple(
+        fc.stringMatching(/^[a-z]{1,8}$/),
+        fc.string({ maxLength: 12 }).map((v) => JSON.stringify(v)),
+      )
+      .map(([k, v]) => `${k}: ${v}`),
     fc.stringMatching(/^[a-z]{1,8}$/).map((k) => `${k}: |\n  ---\n  ...\n  text`),
     fc.string({ maxLength: 12 }).map((c) => `# ${c.replace(/[\r\n]/g, ' ')}`),
   );

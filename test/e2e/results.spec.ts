@@ -18,7 +18,19 @@ function filesUnder(dir: string, prefix = ''): string[] {
 }
 
 /** A task only the worker with `tag` can run. */
-const taggedYaml = (tag: string) => ['apiVersion: mloc/v1', 'kind: InferenceTask', `metadata: {name: on-${tag}}`, 'spec:', '  taskType: echo', '  resources:', '    replicas: 1', '    hardware: {cpu: "1", memory: 1Gi}', `    tags: [${tag}]`, ''].join('\n');
+const taggedYaml = (tag: string) =>
+  [
+    'apiVersion: mloc/v1',
+    'kind: InferenceTask',
+    `metadata: {name: on-${tag}}`,
+    'spec:',
+    '  taskType: echo',
+    '  resources:',
+    '    replicas: 1',
+    '    hardware: {cpu: "1", memory: 1Gi}',
+    `    tags: [${tag}]`,
+    '',
+  ].join('\n');
 
 describe('results and files over HTTP (docs/results.md)', () => {
   const TOKEN = 'results-token';
@@ -28,7 +40,12 @@ describe('results and files over HTTP (docs/results.md)', () => {
   let w: FakeV1Worker;
   let redis: Redis;
   const auth = () => ({ Authorization: `Bearer ${TOKEN}` });
-  const postResult = (body: unknown) => s.http().post('/api/v1/results').set(auth()).send(body as object);
+  const postResult = (body: unknown) =>
+    s
+      .http()
+      .post('/api/v1/results')
+      .set(auth())
+      .send(body as object);
   const getResult = (id: string) => s.http().get(`/api/v1/results/${id}`).set(auth());
   const upload = (id: string, name: string, content: Buffer) => {
     const { boundary, body } = multipartBody(name, content);
@@ -117,7 +134,7 @@ describe('results and files over HTTP (docs/results.md)', () => {
     expect((await getResult(id).expect(200)).body).toMatchObject({ result: 'over http', worker_id: 'res-w', metadata: null });
   });
 
-  it("a TASK_SUCCEEDED with its own result stores that one; a post after DONE replaces what GET returns", async () => {
+  it('a TASK_SUCCEEDED with its own result stores that one; a post after DONE replaces what GET returns', async () => {
     const id = await running();
     await postResult({ task_id: id, result: 'early' }).expect(200);
     await w.succeed(id, { from: 'event' });
@@ -138,7 +155,15 @@ describe('results and files over HTTP (docs/results.md)', () => {
     for (const bad of [randomUUID(), 'not-a-task', id.toUpperCase(), `${id}x`]) {
       expect((await getResult(encodeURIComponent(bad)).expect(404)).body).toMatchObject({ code: 'not_found', field: null });
       expect((await postResult({ task_id: bad, result: 1 }).expect(404)).body).toMatchObject({ code: 'not_found' });
-      expect((await s.http().get(`/api/v1/results/${encodeURIComponent(bad)}/files`).set(auth()).expect(404)).body.code).toBe('not_found');
+      expect(
+        (
+          await s
+            .http()
+            .get(`/api/v1/results/${encodeURIComponent(bad)}/files`)
+            .set(auth())
+            .expect(404)
+        ).body.code,
+      ).toBe('not_found');
       expect((await upload(encodeURIComponent(bad), 'a.txt', Buffer.from('x')).expect(404)).body.code).toBe('not_found');
     }
     // Nothing was written for them, and no record appeared.
@@ -183,7 +208,15 @@ describe('results and files over HTTP (docs/results.md)', () => {
     // Generated bodies: 200 (stored), 400 (bad shape), or 404 (no such task); never anything else.
     await fc.assert(
       fc.asyncProperty(
-        fc.record({ task_id: fc.oneof(fc.constant(id), fc.string(), fc.integer(), fc.constant(null)), result: fc.jsonValue(), worker_id: fc.oneof(fc.string(), fc.constant('w-1'), fc.integer()), metadata: fc.oneof(fc.object(), fc.jsonValue()) }, { requiredKeys: [] }),
+        fc.record(
+          {
+            task_id: fc.oneof(fc.constant(id), fc.string(), fc.integer(), fc.constant(null)),
+            result: fc.jsonValue(),
+            worker_id: fc.oneof(fc.string(), fc.constant('w-1'), fc.integer()),
+            metadata: fc.oneof(fc.object(), fc.jsonValue()),
+          },
+          { requiredKeys: [] },
+        ),
         async (body) => {
           const res = await postResult(body);
           expect([200, 400, 404]).toContain(res.status);
@@ -203,11 +236,16 @@ describe('results and files over HTTP (docs/results.md)', () => {
     expect(posted.body).toMatchObject({ stored: 'file', bytes: JSON.stringify(big).length });
     const view = (await getResult(id).expect(200)).body;
     expect(view.result).toMatchObject({ truncated: true, file: 'result.json', original_bytes: JSON.stringify(big).length });
-    const file = await s.http().get(`/api/v1/results/${id}/files/result.json`).set(auth()).buffer(true).parse((res, cb) => {
-      const parts: Buffer[] = [];
-      res.on('data', (c: Buffer) => parts.push(c));
-      res.on('end', () => cb(null, Buffer.concat(parts)));
-    });
+    const file = await s
+      .http()
+      .get(`/api/v1/results/${id}/files/result.json`)
+      .set(auth())
+      .buffer(true)
+      .parse((res, cb) => {
+        const parts: Buffer[] = [];
+        res.on('data', (c: Buffer) => parts.push(c));
+        res.on('end', () => cb(null, Buffer.concat(parts)));
+      });
     expect(file.status).toBe(200);
     expect(JSON.parse((file.body as Buffer).toString())).toEqual(big);
   });
@@ -228,7 +266,11 @@ describe('results and files over HTTP (docs/results.md)', () => {
     expect(dl.headers['content-length']).toBe('16');
     expect(dl.headers['content-disposition']).toBe('attachment; filename=responses.jsonl');
     expect(Buffer.from(dl.body as Buffer).toString()).toBe('{"a":2}\n{"b":3}\n');
-    const utf = await s.http().get(`/api/v1/results/${id}/files/${encodeURIComponent('model ü.bin')}`).set(auth()).expect(200);
+    const utf = await s
+      .http()
+      .get(`/api/v1/results/${id}/files/${encodeURIComponent('model ü.bin')}`)
+      .set(auth())
+      .expect(200);
     expect(utf.headers['content-disposition']).toContain("filename*=UTF-8''model%20%C3%BC.bin");
     expect((await s.http().get(`/api/v1/results/${id}/files/nope.txt`).set(auth()).expect(404)).body.code).toBe('not_found');
     expect(filesUnder(join(dir, id)).sort()).toEqual(['model ü.bin', 'responses.jsonl']);
@@ -264,7 +306,22 @@ describe('results and files over HTTP (docs/results.md)', () => {
     await upload(victim, 'x.txt', Buffer.from('victim')).expect(200);
     const before = filesUnder(dir).sort();
     const escaping = fc.oneof(
-      fc.constantFrom('..', '.', '../secret.txt', `../${victim}/x.txt`, '..\\secret.txt', '/etc/passwd', 'a/b', 'a\\b', 'nul\u0000.txt', 'line\nbreak', 'tab\t', '\u007f', '', 'é'.repeat(128)),
+      fc.constantFrom(
+        '..',
+        '.',
+        '../secret.txt',
+        `../${victim}/x.txt`,
+        '..\\secret.txt',
+        '/etc/passwd',
+        'a/b',
+        'a\\b',
+        'nul\u0000.txt',
+        'line\nbreak',
+        'tab\t',
+        '\u007f',
+        '',
+        'é'.repeat(128),
+      ),
       fc.tuple(fc.string({ maxLength: 10 }), fc.constantFrom('/', '\\', '..', '\u0000', '\u001b', '\r'), fc.string({ maxLength: 10 })).map(([a, b, c]) => `${a}${b}${c}`),
       fc.string({ minLength: 256, maxLength: 300 }),
     );
@@ -275,7 +332,10 @@ describe('results and files over HTTP (docs/results.md)', () => {
         expect(up.status).toBe(400);
         if (name !== '' && name !== '.' && name !== '..') {
           // '', '.' and '..' do not reach the route as a file name (other path, or no segment).
-          const down = await s.http().get(`/api/v1/results/${id}/files/${encodeURIComponent(name)}`).set(auth());
+          const down = await s
+            .http()
+            .get(`/api/v1/results/${id}/files/${encodeURIComponent(name)}`)
+            .set(auth());
           expect(down.status).toBe(400);
           expect(down.body.code).toBe('invalid_request');
         }
@@ -294,7 +354,11 @@ describe('results and files over HTTP (docs/results.md)', () => {
       }),
       { numRuns: 30 },
     );
-    expect(filesUnder(dir).filter((f) => !f.startsWith(`${id}/`)).sort()).toEqual(before);
+    expect(
+      filesUnder(dir)
+        .filter((f) => !f.startsWith(`${id}/`))
+        .sort(),
+    ).toEqual(before);
   });
 
   it('ResultsService.remove(taskId) removes every file of the task and nothing else; again is harmless', async () => {
@@ -327,7 +391,10 @@ describe('results of a sharded task', () => {
   });
 
   it("shards' results posted over HTTP and reported without result are aggregated; GET of the parent shows the aggregation", async () => {
-    const workers = [await s.worker({ id: 'g0', behaviour: 'hold', hardware: GPU_HW(['NVIDIA L4']) }), await s.worker({ id: 'g1', behaviour: 'hold', hardware: GPU_HW(['NVIDIA L4']) })];
+    const workers = [
+      await s.worker({ id: 'g0', behaviour: 'hold', hardware: GPU_HW(['NVIDIA L4']) }),
+      await s.worker({ id: 'g1', behaviour: 'hold', hardware: GPU_HW(['NVIDIA L4']) }),
+    ];
     const doc = taskYaml({ name: 'sharded', taskType: 'inference', gpu: '{type: any, count: 1}', extraSpec: 'parallel: {enabled: true, max_shards: 2}\ndata: {prompts: [a, b]}' });
     const parentId = firstId(await s.submit(doc).expect(200));
     const shards = await Promise.all(workers.map((w) => w.waitForDispatch(1)));
@@ -337,7 +404,11 @@ describe('results of a sharded task', () => {
     expect((await s.http().post('/api/v1/results').send({ task_id: parentId, result: 'x' }).expect(409)).body.code).toBe('conflict');
     for (const [i, msg] of shards.entries()) {
       await s.waitForStatus(msg.task_id, 'RUNNING');
-      await s.http().post('/api/v1/results').send({ task_id: msg.task_id, result: { items: [`shard-${i}`] }, worker_id: workers[i].id }).expect(200);
+      await s
+        .http()
+        .post('/api/v1/results')
+        .send({ task_id: msg.task_id, result: { items: [`shard-${i}`] }, worker_id: workers[i].id })
+        .expect(200);
       await workers[i].succeed(msg.task_id, null);
     }
     await s.waitForStatus(parentId, 'DONE');

@@ -77,14 +77,30 @@ describe('DELETE, prune and secrets over HTTP (default retention)', () => {
     await s.stop();
   });
   const del = (id: string, query = '') => s.http().delete(`/api/v1/tasks/${id}${query}`).set(s.authHeader());
-  const prune = (body: unknown) => s.http().post('/admin/prune').set(s.authHeader()).send(body as object);
+  const prune = (body: unknown) =>
+    s
+      .http()
+      .post('/admin/prune')
+      .set(s.authHeader())
+      .send(body as object);
 
   it('DELETE: 404 unknown or malformed; 409 unfinished and depended on; ?cascade=true removes the finished pipeline', async () => {
     expect((await del('00000000-0000-4000-8000-000000000000')).status).toBe(404);
     expect((await del('not-a-task-id')).status).toBe(404);
     const w = await s.worker({ id: 'del-w', hardware: CPU_HW(), behaviour: 'hold' });
     const sub = await s.submit(
-      ['apiVersion: mloc/v1', 'kind: Pipeline', 'metadata: {name: pipe}', 'spec:', '  taskType: echo', '  resources: {replicas: 1, hardware: {cpu: "1", memory: "1Gi"}}', '  stages:', '    - name: a', '    - name: b', ''].join('\n'),
+      [
+        'apiVersion: mloc/v1',
+        'kind: Pipeline',
+        'metadata: {name: pipe}',
+        'spec:',
+        '  taskType: echo',
+        '  resources: {replicas: 1, hardware: {cpu: "1", memory: "1Gi"}}',
+        '  stages:',
+        '    - name: a',
+        '    - name: b',
+        '',
+      ].join('\n'),
     );
     expect(sub.status).toBe(200);
     const [a, b] = sub.body.tasks.map((t: { task_id: string }) => t.task_id);
@@ -123,7 +139,16 @@ describe('DELETE, prune and secrets over HTTP (default retention)', () => {
     }
     // Generated bodies: a 400 naming a field, or (the rare valid one) 200; never a 500.
     const field = fc.constantFrom('before', 'status', 'owner', 'limit', 'cursor', 'x', '__proto__');
-    const value = fc.oneof(fc.string({ maxLength: 30 }), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.date({ noInvalidDate: true }).map((d) => d.toISOString()), fc.constantFrom('DONE', 'done', 'RUNNING', '-1', '12'), fc.array(fc.string(), { maxLength: 2 }));
+    const value = fc.oneof(
+      fc.string({ maxLength: 30 }),
+      fc.integer(),
+      fc.double(),
+      fc.boolean(),
+      fc.constant(null),
+      fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+      fc.constantFrom('DONE', 'done', 'RUNNING', '-1', '12'),
+      fc.array(fc.string(), { maxLength: 2 }),
+    );
     await fc.assert(
       fc.asyncProperty(fc.oneof(fc.dictionary(field, value, { maxKeys: 4 }), fc.jsonValue({ maxDepth: 2 })), async (body) => {
         const res = await s.http().post('/admin/prune').set(s.authHeader()).set('Content-Type', 'application/json').send(JSON.stringify(body));
@@ -158,11 +183,30 @@ describe('DELETE, prune and secrets over HTTP (default retention)', () => {
 
   it('secrets at any depth of a document are masked in the submit answer, the record and the list; the worker gets them', async () => {
     const w = await s.worker({ id: 'secret-w', hardware: CPU_HW() });
-    const SECRET_KEYS = ['api_key', 'apiKey', 'API_KEY', 'hf_token', 'access_token', 'accessToken', 'token', 'Token', 'password', 'db_password', 'client_secret', 'secret', 'OPENAI_API_KEY', 'x-api-key'];
+    const SECRET_KEYS = [
+      'api_key',
+      'apiKey',
+      'API_KEY',
+      'hf_token',
+      'access_token',
+      'accessToken',
+      'token',
+      'Token',
+      'password',
+      'db_password',
+      'client_secret',
+      'secret',
+      'OPENAI_API_KEY',
+      'x-api-key',
+    ];
     const secretKey = fc.constantFrom(...SECRET_KEYS);
     // The oracle: the document with the value of every key from SECRET_KEYS replaced, at any depth.
     const masked = (v: unknown): unknown =>
-      Array.isArray(v) ? v.map(masked) : v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, SECRET_KEYS.includes(k) ? '***' : masked(x)])) : v;
+      Array.isArray(v)
+        ? v.map(masked)
+        : v !== null && typeof v === 'object'
+          ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, SECRET_KEYS.includes(k) ? '***' : masked(x)]))
+          : v;
     const plainKey = fc.constantFrom('model', 'max_tokens', 'tokenizer', 'prompt', 'url', 'options', 'key', 'token_count', 'name');
     // A value that is a secret: marked so that it can be looked for in every answer.
     const marked = fc.string({ minLength: 1, maxLength: 8, unit: fc.constantFrom(...'abcdefXYZ0123456789') }).map((x) => `s3cr3t-${x}`);
@@ -189,7 +233,9 @@ describe('DELETE, prune and secrets over HTTP (default retention)', () => {
         expect((msg.task.spec as Record<string, unknown>).data).toEqual(doc);
         const one = await s.http().get(`/api/v1/tasks/${id}`).set(s.authHeader());
         // The list's summary, and its full records (include=task) where this version has them.
-        const lists = [await s.http().get('/api/v1/tasks?limit=5').set(s.authHeader()), await s.http().get('/api/v1/tasks?limit=5&include=task').set(s.authHeader())].filter((l) => l.status === 200);
+        const lists = [await s.http().get('/api/v1/tasks?limit=5').set(s.authHeader()), await s.http().get('/api/v1/tasks?limit=5&include=task').set(s.authHeader())].filter(
+          (l) => l.status === 200,
+        );
         expect(lists.length).toBeGreaterThan(0);
         for (const body of [sub.text, one.text, ...lists.map((l) => l.text)]) for (const secret of secrets) expect(body).not.toContain(secret);
         // Everything but the secrets is shown as stored.

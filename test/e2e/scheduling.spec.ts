@@ -3,7 +3,6 @@ import { CPU_HW, GPU_HW } from '../support/fake-worker';
 import { example, taskIds as ids, TestStack, taskYaml } from '../support/test-app';
 import { waitFor } from '../support/wait-for';
 
-
 describe('resource matching and strategies', () => {
   let s: TestStack;
   beforeEach(async () => {
@@ -246,18 +245,25 @@ describe('the submission answer', () => {
 
   // The answer is built from the submit script's result and the pass's claims, not read back:
   // it must say exactly what the stored tasks say.
-  const summary = (t: Record<string, any>) => ({ task_id: t.task_id, name: t.name, status: t.status, assigned_worker: t.assigned_worker, topic: t.topic, waiting_on: t.waiting_on, retries: t.retries, max_retries: t.max_retries });
+  const summary = (t: Record<string, any>) => ({
+    task_id: t.task_id,
+    name: t.name,
+    status: t.status,
+    assigned_worker: t.assigned_worker,
+    topic: t.topic,
+    waiting_on: t.waiting_on,
+    retries: t.retries,
+    max_retries: t.max_retries,
+  });
 
   it('shows each task as the first pass left it: dispatched with its worker, waiting with its dependencies, ended with its dependency', async () => {
     // 'ignore': the workers never acknowledge, so the tasks stay DISPATCHED while we compare.
     await s.worker({ id: 'w1', hardware: CPU_HW(8, 32), behaviour: 'ignore' });
     const cancelled = ids(await s.submit(taskYaml({ name: 'doomed', cpu: 64 })))[0];
     expect((await s.http().post(`/api/v1/tasks/${cancelled}/cancel`).set(s.authHeader())).status).toBe(200);
-    const res = await s.submit([
-      example('pipeline-stages.yaml'),
-      taskYaml({ name: 'orphan', extraSpec: `dependsOn: [${cancelled}]` }),
-      taskYaml({ name: 'too-big', cpu: 64 }),
-    ].join('\n---\n'));
+    const res = await s.submit(
+      [example('pipeline-stages.yaml'), taskYaml({ name: 'orphan', extraSpec: `dependsOn: [${cancelled}]` }), taskYaml({ name: 'too-big', cpu: 64 })].join('\n---\n'),
+    );
     expect(res.status).toBe(200);
     const tasks = res.body.tasks as Record<string, any>[];
     expect(tasks.map((t) => [t.name, t.status, t.assigned_worker])).toEqual([

@@ -180,7 +180,7 @@ describe('worker ids', () => {
   });
 });
 
-describe('ids that would name another worker\'s keys', () => {
+describe("ids that would name another worker's keys", () => {
   const ctx = stack();
 
   /** A live worker holding a RUNNING task, and everything about it that nobody else may change. */
@@ -203,8 +203,12 @@ describe('ids that would name another worker\'s keys', () => {
     const before = await v.snapshot();
     await ctx.redis.sadd(WORKER_IDS_KEY, 'victim:hb', 'victim:task', '*');
     for (const id of ['victim:hb', '*', 'victim:*']) {
-      for (const type of ['REGISTER', 'HEARTBEAT', 'UNREGISTER']) await ctx.redis.publish(WORKERS_EVENTS_CHANNEL, JSON.stringify({ type, worker_id: id, status: 'IDLE', ts: new Date().toISOString() }));
-      await ctx.redis.publish(WORKERS_EVENTS_CHANNEL, JSON.stringify({ type: 'STATUS', worker_id: id, status: 'IDLE', ts: new Date().toISOString(), extra: { last_task: v.task } }));
+      for (const type of ['REGISTER', 'HEARTBEAT', 'UNREGISTER'])
+        await ctx.redis.publish(WORKERS_EVENTS_CHANNEL, JSON.stringify({ type, worker_id: id, status: 'IDLE', ts: new Date().toISOString() }));
+      await ctx.redis.publish(
+        WORKERS_EVENTS_CHANNEL,
+        JSON.stringify({ type: 'STATUS', worker_id: id, status: 'IDLE', ts: new Date().toISOString(), extra: { last_task: v.task } }),
+      );
     }
     for (let i = 0; i < 2; i++) expect((await ctx.s.http().post('/admin/cleanup')).body).toEqual({ ok: true, removed: 0 });
     expect(await v.snapshot()).toEqual(before);
@@ -213,26 +217,62 @@ describe('ids that would name another worker\'s keys', () => {
     expect((await ctx.s.http().get(`/workers/${encodeURIComponent('victim:hb')}`)).status).toBe(404);
   });
 
-  it('property: random ids and hostile workers.events messages never touch another worker\'s keys nor stop the subscriber', async () => {
+  it("property: random ids and hostile workers.events messages never touch another worker's keys nor stop the subscriber", async () => {
     const v = await victim();
     const before = await v.snapshot();
-    const victimKeys = new Set([workerKey('victim'), workerHeartbeatKey('victim'), 'mloc:worker:victim:task', 'mloc:worker:victim:suspect', 'mloc:worker:victim:inbox', 'mloc:worker:victim:processing']);
+    const victimKeys = new Set([
+      workerKey('victim'),
+      workerHeartbeatKey('victim'),
+      'mloc:worker:victim:task',
+      'mloc:worker:victim:suspect',
+      'mloc:worker:victim:inbox',
+      'mloc:worker:victim:processing',
+    ]);
     const hostileId = fc
       .oneof(
-        fc.constantFrom('victim:hb', 'victim:task', 'victim:', ':hb', 'victim*', 'vict?m', 'victi[m]', '*', '?', '[a-z]*', 'victim\\', 'victim ', ' victim', 'victim\n', 'victim\u0000', 'Victim', 'victim-2', 'x'.repeat(200)),
+        fc.constantFrom(
+          'victim:hb',
+          'victim:task',
+          'victim:',
+          ':hb',
+          'victim*',
+          'vict?m',
+          'victi[m]',
+          '*',
+          '?',
+          '[a-z]*',
+          'victim\\',
+          'victim ',
+          ' victim',
+          'victim\n',
+          'victim\u0000',
+          'Victim',
+          'victim-2',
+          'x'.repeat(200),
+        ),
         fc.string({ maxLength: 40 }),
         fc.string({ unit: 'binary', maxLength: 20 }),
         fc.string({ maxLength: 8 }).map((x) => `victim${x}`),
         fc.string({ maxLength: 8 }).map((x) => `${x}:hb`),
       )
       .filter((id) => id !== 'victim');
-    const junk = fc.oneof(fc.string({ maxLength: 30 }), fc.integer(), fc.constant(null), fc.boolean(), fc.array(fc.string({ maxLength: 5 }), { maxLength: 3 }), fc.dictionary(fc.string({ maxLength: 5 }), fc.string({ maxLength: 5 }), { maxKeys: 3 }));
+    const junk = fc.oneof(
+      fc.string({ maxLength: 30 }),
+      fc.integer(),
+      fc.constant(null),
+      fc.boolean(),
+      fc.array(fc.string({ maxLength: 5 }), { maxLength: 3 }),
+      fc.dictionary(fc.string({ maxLength: 5 }), fc.string({ maxLength: 5 }), { maxKeys: 3 }),
+    );
     const event = fc.record(
       {
         type: fc.constantFrom('REGISTER', 'HEARTBEAT', 'STATUS', 'UNREGISTER', 'status', 'Register', 'TASK_SUCCEEDED'),
         worker_id: fc.oneof(hostileId, hostileId, junk),
         status: fc.oneof(fc.constantFrom('IDLE', 'RUNNING', 'STARTING', 'idle'), junk),
-        ts: fc.oneof(fc.date({ noInvalidDate: true }).map((d) => d.toISOString()), junk),
+        ts: fc.oneof(
+          fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+          junk,
+        ),
         extra: fc.oneof(fc.record({ task_id: fc.oneof(fc.constant(v.task), junk), last_task: fc.oneof(fc.constant(v.task), junk) }, { requiredKeys: [] }), junk),
         source: fc.oneof(fc.constant('orchestrator'), junk),
         protocol: fc.oneof(fc.constant(2), junk),
@@ -240,14 +280,24 @@ describe('ids that would name another worker\'s keys', () => {
       { requiredKeys: ['type'] },
     );
     const message = fc.oneof({ weight: 5, arbitrary: event.map((e) => JSON.stringify(e)) }, { weight: 1, arbitrary: fc.string({ maxLength: 60 }) });
-    const registrant = fc.record({ id: hostileId, withHash: fc.boolean(), withHeartbeat: fc.boolean(), lastSeen: fc.oneof(fc.date({ noInvalidDate: true }).map((d) => d.toISOString()), fc.string({ maxLength: 10 })), status: fc.oneof(fc.constantFrom('IDLE', 'RUNNING'), fc.string({ maxLength: 6 })) });
+    const registrant = fc.record({
+      id: hostileId,
+      withHash: fc.boolean(),
+      withHeartbeat: fc.boolean(),
+      lastSeen: fc.oneof(
+        fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+        fc.string({ maxLength: 10 }),
+      ),
+      status: fc.oneof(fc.constantFrom('IDLE', 'RUNNING'), fc.string({ maxLength: 6 })),
+    });
 
     await fc.assert(
       fc.asyncProperty(fc.array(registrant, { maxLength: 4 }), fc.array(message, { minLength: 1, maxLength: 8 }), async (regs, messages) => {
         // A hostile worker writes its own keys as v1 says; the test itself never writes the victim's.
         for (const r of regs) {
           await ctx.redis.sadd(WORKER_IDS_KEY, r.id);
-          if (r.withHash && !victimKeys.has(workerKey(r.id))) await ctx.redis.hset(workerKey(r.id), { worker_id: r.id, status: r.status, last_seen: r.lastSeen, hardware_json: '{}' }).catch(() => undefined);
+          if (r.withHash && !victimKeys.has(workerKey(r.id)))
+            await ctx.redis.hset(workerKey(r.id), { worker_id: r.id, status: r.status, last_seen: r.lastSeen, hardware_json: '{}' }).catch(() => undefined);
           if (r.withHeartbeat && !victimKeys.has(workerHeartbeatKey(r.id))) await ctx.redis.setex(workerHeartbeatKey(r.id), 60, r.lastSeen).catch(() => undefined);
         }
         try {

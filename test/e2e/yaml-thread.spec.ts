@@ -49,7 +49,10 @@ describe('YamlThread: the slow YAML path on a worker thread', () => {
 
   it('refuses flow collections nested thousands deep from the lexer, without building them', async () => {
     // 1 MB of `[` used to take 900 MB and 5 s; refused where the nesting goes beyond 100 levels (its 99th bracket).
-    expect(await outcome(() => thread.load(`a:\n  b: ${'['.repeat(1_000_000)}`, {}))).toEqual({ path: '', message: 'Task document is nested too deeply (more than 100 levels) (line 2, column 104)' });
+    expect(await outcome(() => thread.load(`a:\n  b: ${'['.repeat(1_000_000)}`, {}))).toEqual({
+      path: '',
+      message: 'Task document is nested too deeply (more than 100 levels) (line 2, column 104)',
+    });
   });
 
   it('refuses a text that takes too long, replaces the thread, and loads the next one', async () => {

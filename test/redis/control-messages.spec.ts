@@ -23,7 +23,33 @@ describe('control messages to the holder of a given-up attempt', () => {
 
   const run = (name: ScriptName, ...args: (string | number)[]) => runScript(r, name, Date.now(), args);
   const submit = (id: string) =>
-    run('submit-tasks', JSON.stringify({ tasks: [{ id, key: id, owner: 'o', deps: [], fields: encodeNewTask({ id, name: `task-${id}`, owner: 'o', kind: 'K', taskType: 'echo', topic: 'tasks', doc: TEST_DOC, placement: TEST_PLACEMENT, priority: 0, maxRetries: 1, backoffSec: 0, dependsOn: [] }) }] }));
+    run(
+      'submit-tasks',
+      JSON.stringify({
+        tasks: [
+          {
+            id,
+            key: id,
+            owner: 'o',
+            deps: [],
+            fields: encodeNewTask({
+              id,
+              name: `task-${id}`,
+              owner: 'o',
+              kind: 'K',
+              taskType: 'echo',
+              topic: 'tasks',
+              doc: TEST_DOC,
+              placement: TEST_PLACEMENT,
+              priority: 0,
+              maxRetries: 1,
+              backoffSec: 0,
+              dependsOn: [],
+            }),
+          },
+        ],
+      }),
+    );
   const registerWorker = async (id: string, protocol: 1 | 2) => {
     await r.sadd('workers:ids', id);
     await r.hset(`worker:${id}`, { worker_id: id, status: 'IDLE', last_seen: isoNow(), ...(protocol === 2 ? { protocol: '2' } : {}) });
@@ -97,7 +123,7 @@ describe('control messages to the holder of a given-up attempt', () => {
     ]);
   });
 
-  it('a pending task, a finished task, the worker\'s own report: no message', async () => {
+  it("a pending task, a finished task, the worker's own report: no message", async () => {
     const pending = randomUUID();
     await submit(pending);
     await run('cancel-task', pending);
@@ -116,7 +142,13 @@ describe('control messages to the holder of a given-up attempt', () => {
     const cancelled = await dispatched(2, 'taken', past);
     await run('cancel-task', cancelled.t);
     const out = JSON.parse((await runScript(r, 'expire-unacked', Date.now(), [100, 120, 5])) as string) as [string, string, string][];
-    expect(out.map(([id, , outcome]) => [id, outcome]).sort()).toEqual([[taken.t, 'retry'], [inInbox.t, 'retry'], [cancelled.t, 'released']].sort());
+    expect(out.map(([id, , outcome]) => [id, outcome]).sort()).toEqual(
+      [
+        [taken.t, 'retry'],
+        [inInbox.t, 'retry'],
+        [cancelled.t, 'released'],
+      ].sort(),
+    );
     expect(await control(taken.w)).toEqual([expect.objectContaining({ task_id: taken.t, attempt: 1, reason: expect.stringMatching(/did not acknowledge/) })]);
     expect(await attempts(taken.t)).toEqual([expect.objectContaining({ outcome: 'failed', worker_told: true })]);
     expect(await r.exists(workerControlKey(inInbox.w))).toBe(0);

@@ -3,7 +3,6 @@ import { Redis } from 'ioredis';
 import { checkCorking, CorkingRedis } from '../../src/redis/corking-redis';
 import { TestRedisServer } from '../support/redis-server';
 
-
 describe('CorkingRedis: the commands of one turn of the event loop leave in one write', () => {
   const server = new TestRedisServer();
   let r: CorkingRedis;

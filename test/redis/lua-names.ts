@@ -8,14 +8,57 @@
 
 /** What Redis's Lua gives every script. */
 export const REDIS_LUA_GLOBALS = new Set([
-  'KEYS', 'ARGV', 'redis', 'cjson', 'cmsgpack', 'bit', 'struct', 'table', 'string', 'math',
-  'tonumber', 'tostring', 'type', 'pairs', 'ipairs', 'unpack', 'pcall', 'xpcall', 'error', 'assert',
-  'select', 'next', 'rawget', 'rawset', 'rawequal', 'setmetatable', 'getmetatable',
+  'KEYS',
+  'ARGV',
+  'redis',
+  'cjson',
+  'cmsgpack',
+  'bit',
+  'struct',
+  'table',
+  'string',
+  'math',
+  'tonumber',
+  'tostring',
+  'type',
+  'pairs',
+  'ipairs',
+  'unpack',
+  'pcall',
+  'xpcall',
+  'error',
+  'assert',
+  'select',
+  'next',
+  'rawget',
+  'rawset',
+  'rawequal',
+  'setmetatable',
+  'getmetatable',
 ]);
 
 const KEYWORDS = new Set([
-  'and', 'break', 'do', 'else', 'elseif', 'end', 'false', 'for', 'function', 'if', 'in', 'local',
-  'nil', 'not', 'or', 'repeat', 'return', 'then', 'true', 'until', 'while',
+  'and',
+  'break',
+  'do',
+  'else',
+  'elseif',
+  'end',
+  'false',
+  'for',
+  'function',
+  'if',
+  'in',
+  'local',
+  'nil',
+  'not',
+  'or',
+  'repeat',
+  'return',
+  'then',
+  'true',
+  'until',
+  'while',
 ]);
 
 interface Token {
@@ -122,7 +165,7 @@ export function luaNames(src: string, globals: ReadonlySet<string> = REDIS_LUA_G
     for (k++; k < toks.length && toks[k].t !== ')'; k++) if (toks[k].name) declare(toks[k].t);
     return k + 1;
   };
-  for (let k = 0; k < toks.length; ) {
+  for (let k = 0; k < toks.length;) {
     const tok = toks[k];
     const prev = toks[k - 1]?.t;
     const next = toks[k + 1]?.t;

@@ -21,12 +21,38 @@ describe('retention scripts', () => {
 
   const run = (name: ScriptName, now: number, ...args: (string | number)[]) => runScript(r, name, now, args);
   const fields = (id: string, retentionSec: number, deps: string[], extra: Record<string, string> = {}) => ({
-    ...encodeNewTask({ id, name: `task-${id}`, owner: 'ret-owner', kind: 'K', taskType: 'echo', topic: 'tasks', doc: TEST_DOC, placement: TEST_PLACEMENT, priority: 0, maxRetries: 0, backoffSec: 0, dependsOn: deps, retentionSec }),
+    ...encodeNewTask({
+      id,
+      name: `task-${id}`,
+      owner: 'ret-owner',
+      kind: 'K',
+      taskType: 'echo',
+      topic: 'tasks',
+      doc: TEST_DOC,
+      placement: TEST_PLACEMENT,
+      priority: 0,
+      maxRetries: 0,
+      backoffSec: 0,
+      dependsOn: deps,
+      retentionSec,
+    }),
     ...extra,
   });
   const submit = async (tasks: { id: string; deps?: string[]; retention?: number; owner?: string }[], now = Date.now()) => {
     const out = JSON.parse(
-      (await run('submit-tasks', now, JSON.stringify({ tasks: tasks.map((t) => ({ id: t.id, key: t.id, owner: t.owner ?? 'ret-owner', deps: t.deps ?? [], fields: fields(t.id, t.retention ?? 60, t.deps ?? [], t.owner ? { owner: t.owner } : {}) })) }))) as string,
+      (await run(
+        'submit-tasks',
+        now,
+        JSON.stringify({
+          tasks: tasks.map((t) => ({
+            id: t.id,
+            key: t.id,
+            owner: t.owner ?? 'ret-owner',
+            deps: t.deps ?? [],
+            fields: fields(t.id, t.retention ?? 60, t.deps ?? [], t.owner ? { owner: t.owner } : {}),
+          })),
+        }),
+      )) as string,
     );
     expect(out.ok).toBe(true);
   };
@@ -36,7 +62,8 @@ describe('retention scripts', () => {
     await r.hset(`worker:${id}`, { worker_id: id, status: 'IDLE', last_seen: iso });
     await r.setex(`worker:${id}:hb`, 600, iso);
   };
-  const claim = (task: string, worker: string, now = Date.now()) => run('claim-dispatch', now, task, worker, 'tasks', 'best-fit', 'test', new Date(now - 60_000).toISOString(), now + 30_000);
+  const claim = (task: string, worker: string, now = Date.now()) =>
+    run('claim-dispatch', now, task, worker, 'tasks', 'best-fit', 'test', new Date(now - 60_000).toISOString(), now + 30_000);
   /** Submitted, dispatched, acknowledged and succeeded at `now` (the succeed path). */
   const succeeded = async (id: string, w: string, now: number, opts: { retention?: number; deps?: string[] } = {}) => {
     await submit([{ id, deps: opts.deps, retention: opts.retention }], now);
@@ -117,7 +144,13 @@ describe('retention scripts', () => {
     const w = uid('w');
     await registerWorker(w);
     const [a, b] = [uid('a'), uid('b')];
-    await submit([{ id: a, retention: 1 }, { id: b, deps: [a], retention: 1 }], now);
+    await submit(
+      [
+        { id: a, retention: 1 },
+        { id: b, deps: [a], retention: 1 },
+      ],
+      now,
+    );
     expect(await claim(a, w, now)).toBe('ok');
     expect(await run('finish-task', now, a, w, 'succeeded', '{}', 120, '1')).toBe('done:queued');
     const r1 = await removeExpired(now + 2000);
@@ -152,7 +185,10 @@ describe('retention scripts', () => {
     const ids = Array.from({ length: total }, () => uid('b'));
     for (let i = 0; i < ids.length; i += 100) {
       const chunk = ids.slice(i, i + 100);
-      await submit(chunk.map((id) => ({ id, retention: 1 })), now);
+      await submit(
+        chunk.map((id) => ({ id, retention: 1 })),
+        now,
+      );
       await Promise.all(chunk.map((id) => run('cancel-task', now, id)));
     }
     expect(await r.zcard(Keys.finished)).toBe(total);
@@ -175,8 +211,18 @@ describe('retention scripts', () => {
     await submit([{ id: p, retention: 1 }], now);
     const parent = (await r.hmget(Keys.task(p), ...SHARD_PARENT_FIELDS)) as string[];
     const parentRow = Object.fromEntries(SHARD_PARENT_FIELDS.map((f, i) => [f, parent[i]]));
-    const shards = [s1, s2].map((id, index) => ({ id, worker: [w1, w2][index], fields: encodeShard(p, parentRow, { id, index, total: 2, doc: TEST_DOC, placement: TEST_PLACEMENT }) }));
-    expect(await run('dispatch-shards', now, JSON.stringify({ parent: p, topic: 'tasks', strategy: 'spread', reason: 'test', cutoff: new Date(now - 60_000).toISOString(), ack_deadline_ms: now + 30_000, shards }))).toBe('ok');
+    const shards = [s1, s2].map((id, index) => ({
+      id,
+      worker: [w1, w2][index],
+      fields: encodeShard(p, parentRow, { id, index, total: 2, doc: TEST_DOC, placement: TEST_PLACEMENT }),
+    }));
+    expect(
+      await run(
+        'dispatch-shards',
+        now,
+        JSON.stringify({ parent: p, topic: 'tasks', strategy: 'spread', reason: 'test', cutoff: new Date(now - 60_000).toISOString(), ack_deadline_ms: now + 30_000, shards }),
+      ),
+    ).toBe('ok');
     expect(await run('finish-task', now, s1, w1, 'succeeded', '{}', 120, '1')).toBe('done');
     expect(await run('finish-task', now, s2, w2, 'succeeded', '{}', 120, '1')).toBe(`parent_ready:${p}`);
     expect(await run('finalize-parent', now, p, '{"shards":2}')).toBe(1);

@@ -10,7 +10,9 @@ import { luaNames } from './lua-names';
  * check that every script declares, through its includes or itself, every name it uses.
  */
 const dir = join(__dirname, '../../src/redis/scripts');
-const includeNames = readdirSync(join(dir, 'includes')).filter((f) => f.endsWith('.lua')).map((f) => f.replace(/\.lua$/, ''));
+const includeNames = readdirSync(join(dir, 'includes'))
+  .filter((f) => f.endsWith('.lua'))
+  .map((f) => f.replace(/\.lua$/, ''));
 const raw = (path: string) => readFileSync(join(dir, `${path}.lua`), 'utf8');
 const directIncludes = (text: string) => [...text.matchAll(/^--- @include "([\w-]+)"$/gm)].map((m) => m[1]);
 /** A file's own text, constants substituted, its includes left out. */
@@ -22,7 +24,9 @@ const fromMap =
 
 describe('Lua script loader', () => {
   it('the scripts folder holds exactly the scripts SCRIPT_NAMES lists', () => {
-    const files = readdirSync(dir).filter((f) => f.endsWith('.lua')).map((f) => f.replace(/\.lua$/, ''));
+    const files = readdirSync(dir)
+      .filter((f) => f.endsWith('.lua'))
+      .map((f) => f.replace(/\.lua$/, ''));
     expect(files.sort()).toEqual([...SCRIPT_NAMES].sort());
   });
 
@@ -40,7 +44,9 @@ describe('Lua script loader', () => {
     });
 
     it('starts with a header: what it does, KEYS, ARGV and what it returns', () => {
-      const header = raw(name).split('\n').filter((l, i, all) => all.slice(0, i + 1).every((x) => x.startsWith('--')));
+      const header = raw(name)
+        .split('\n')
+        .filter((l, i, all) => all.slice(0, i + 1).every((x) => x.startsWith('--')));
       expect(header[0]).toMatch(new RegExp(`^-- ${name}: \\S`));
       for (const part of ['KEYS', 'ARGV', 'Returns']) expect(header.some((l) => l.startsWith(`-- ${part}:`))).toBe(true);
     });
@@ -100,20 +106,20 @@ describe('Lua script loader', () => {
 
   it('substitutes constants as Lua literals and key builders around a variable, and refuses unknown ones', () => {
     const read = (text: string) => fromMap({ s: text });
-    expect(loadScriptSource('s', read("return {{Keys.queue}}, {{Keys.task(id)}}, {{workerKey(w)}}, {{TASKS_EVENTS_CHANNEL}}, {{MAX_WORKER_ID_LENGTH}}"))).toBe(
+    expect(loadScriptSource('s', read('return {{Keys.queue}}, {{Keys.task(id)}}, {{workerKey(w)}}, {{TASKS_EVENTS_CHANNEL}}, {{MAX_WORKER_ID_LENGTH}}'))).toBe(
       `return '${PREFIX}queue', ('${PREFIX}task:' .. id), ('worker:' .. w), '${TASKS_EVENTS_CHANNEL}', 128`,
     );
     expect(() => loadScriptSource('s', read('{{Keys.nope}}'))).toThrow(/unknown constant \{\{Keys\.nope\}\}/);
     expect(() => loadScriptSource('s', read('{{Keys.task}}'))).toThrow(/builds a key/);
     expect(() => loadScriptSource('s', read('{{Keys.queue(x)}}'))).toThrow(/not a key builder/);
-    expect(() => loadScriptSource('s', read("{{X}}"), { X: "it's" })).not.toThrow();
+    expect(() => loadScriptSource('s', read('{{X}}'), { X: "it's" })).not.toThrow();
     expect(loadScriptSource('s', read('{{X}}'), { X: "a'b\\" })).toBe("'a\\'b\\\\'");
   });
 });
 
 describe('luaNames (the check above)', () => {
   it('finds a helper used without its include, and a local used before it is declared', () => {
-    expect(luaNames("local id = ARGV[4]\nreturn tkey(id)").undeclared).toEqual([{ name: 'tkey', line: 2 }]);
+    expect(luaNames('local id = ARGV[4]\nreturn tkey(id)').undeclared).toEqual([{ name: 'tkey', line: 2 }]);
     expect(luaNames('local function a() return b() end\nlocal function b() return 1 end').undeclared.map((u) => u.name)).toEqual(['b']);
     expect(luaNames('x = 1').undeclared.map((u) => u.name)).toEqual(['x']);
   });

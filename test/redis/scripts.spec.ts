@@ -20,11 +20,26 @@ describe('Lua scripts', () => {
   const run = (name: ScriptName, ...args: (string | number)[]) => runScript(r, name, Date.now(), args);
   // A new task's fields as the submit path writes them (the codec), with the test's overrides.
   const fields = (id: string, extra: Record<string, string> = {}) => ({
-    ...encodeNewTask({ id, name: `task-${id}`, owner: 'o', kind: 'K', taskType: 'echo', topic: 'tasks', doc: TEST_DOC, placement: TEST_PLACEMENT, priority: 0, maxRetries: 0, backoffSec: 0, dependsOn: [] }),
+    ...encodeNewTask({
+      id,
+      name: `task-${id}`,
+      owner: 'o',
+      kind: 'K',
+      taskType: 'echo',
+      topic: 'tasks',
+      doc: TEST_DOC,
+      placement: TEST_PLACEMENT,
+      priority: 0,
+      maxRetries: 0,
+      backoffSec: 0,
+      dependsOn: [],
+    }),
     ...extra,
   });
   const submit = async (tasks: { id: string; deps?: string[]; fields?: Record<string, string> }[]) =>
-    JSON.parse((await run('submit-tasks', JSON.stringify({ tasks: tasks.map((t) => ({ id: t.id, key: t.id, owner: 'o', deps: t.deps ?? [], fields: fields(t.id, t.fields) })) }))) as string);
+    JSON.parse(
+      (await run('submit-tasks', JSON.stringify({ tasks: tasks.map((t) => ({ id: t.id, key: t.id, owner: 'o', deps: t.deps ?? [], fields: fields(t.id, t.fields) })) }))) as string,
+    );
   const registerWorker = async (id: string) => {
     await r.sadd('workers:ids', id);
     await r.hset(`worker:${id}`, { worker_id: id, status: 'IDLE', last_seen: isoNow() });
@@ -82,7 +97,11 @@ describe('Lua scripts', () => {
 
   it('finish-task: a duplicated TASK_SUCCEEDED of a shard counts once', async () => {
     const [p, c1, c2, w1, w2] = [uid('p'), uid('c'), uid('c'), uid('w'), uid('w')];
-    await submit([{ id: p, fields: { children: JSON.stringify([c1, c2]), shard_total: '2', shards_done: '0' } }, { id: c1, fields: { parent_id: p } }, { id: c2, fields: { parent_id: p } }]);
+    await submit([
+      { id: p, fields: { children: JSON.stringify([c1, c2]), shard_total: '2', shards_done: '0' } },
+      { id: c1, fields: { parent_id: p } },
+      { id: c2, fields: { parent_id: p } },
+    ]);
     await registerWorker(w1);
     await registerWorker(w2);
     await r.hset(Keys.task(p), 'status', 'RUNNING');
@@ -245,18 +264,39 @@ describe('Lua scripts', () => {
   it('queue-head: a chunk of the queue from an offset, in priority order, with the placement fields and the depth', async () => {
     const [a, b, c] = [uid('t'), uid('t'), uid('t')];
     // Priorities far above every other test's tasks, so these three are the head of the queue.
-    await submit([{ id: a, fields: { priority: '1000' } }, { id: b, fields: { priority: '1001', req: '{"x":1}' } }, { id: c, fields: { priority: '1000' } }]);
+    await submit([
+      { id: a, fields: { priority: '1000' } },
+      { id: b, fields: { priority: '1001', req: '{"x":1}' } },
+      { id: c, fields: { priority: '1000' } },
+    ]);
     await r.hset(Keys.task(c), 'exclude', 'w-bad', 'unschedulable', 'no worker has 8 GPUs');
     await r.hdel(Keys.task(a), 'name');
     const depth = await r.zcard(Keys.queue);
     const head = (await run('queue-head', 0, 3)) as (string | number | null)[];
-    expect(head).toEqual([depth, b, '{"x":1}', null, null, `task-${b}`, a, JSON.stringify(TEST_PLACEMENT), null, null, null, c, JSON.stringify(TEST_PLACEMENT), 'w-bad', 'no worker has 8 GPUs', `task-${c}`]);
+    expect(head).toEqual([
+      depth,
+      b,
+      '{"x":1}',
+      null,
+      null,
+      `task-${b}`,
+      a,
+      JSON.stringify(TEST_PLACEMENT),
+      null,
+      null,
+      null,
+      c,
+      JSON.stringify(TEST_PLACEMENT),
+      'w-bad',
+      'no worker has 8 GPUs',
+      `task-${c}`,
+    ]);
     expect(await run('queue-head', 2, 1)).toEqual([depth, c, JSON.stringify(TEST_PLACEMENT), 'w-bad', 'no worker has 8 GPUs', `task-${c}`]);
     expect(await run('queue-head', depth, 5)).toEqual([depth]);
     expect(await run('queue-head', 0, 0)).toEqual([depth]);
   });
 
-  describe('the record and the status indexes at every step of a task\'s life', () => {
+  describe("the record and the status indexes at every step of a task's life", () => {
     const STATUSES = ['PENDING', 'DISPATCHED', 'RUNNING', 'DONE', 'FAILED', 'CANCELLED'];
     /** The status indexes that hold the task: exactly one, its status's, with its seq as score. */
     const indexesOf = async (id: string) => {
@@ -341,7 +381,15 @@ describe('Lua scripts', () => {
       const payload = {
         instance: 'i',
         tasks: [{ id, key: id, owner: 'o', deps: [], fields: fields(id, { priority: '5' }) }],
-        dispatch: { id, worker, topic: opts.topic ?? 'tasks', strategy: 'best-fit', reason: 'test', cutoff: new Date(Date.now() - 60_000).toISOString(), ack_deadline_ms: Date.now() + 30_000 },
+        dispatch: {
+          id,
+          worker,
+          topic: opts.topic ?? 'tasks',
+          strategy: 'best-fit',
+          reason: 'test',
+          cutoff: new Date(Date.now() - 60_000).toISOString(),
+          ack_deadline_ms: Date.now() + 30_000,
+        },
       };
       return JSON.parse((await runScript(r, 'submit-tasks', Date.now(), [JSON.stringify(payload)], opts.fence ?? FENCE)) as string) as {
         tasks: { id: string; status: string; dispatch: string }[];
@@ -411,9 +459,15 @@ describe('Lua scripts', () => {
     // p: fanned out into two shards built by the codec; s1 fails once (retried), s2 succeeds, then p is cancelled.
     const parent = (await r.hmget(Keys.task(p), ...SHARD_PARENT_FIELDS)) as string[];
     const parentRow = Object.fromEntries(SHARD_PARENT_FIELDS.map((f, i) => [f, parent[i]]));
-    const shards = [s1, s2].map((id, index) => ({ id, worker: [w1, w2][index], fields: encodeShard(p, parentRow, { id, index, total: 2, doc: TEST_DOC, placement: TEST_PLACEMENT }) }));
+    const shards = [s1, s2].map((id, index) => ({
+      id,
+      worker: [w1, w2][index],
+      fields: encodeShard(p, parentRow, { id, index, total: 2, doc: TEST_DOC, placement: TEST_PLACEMENT }),
+    }));
     const cutoff = new Date(Date.now() - 60_000).toISOString();
-    expect(await run('dispatch-shards', JSON.stringify({ parent: p, topic: 'tasks', strategy: 'spread', reason: 'test', cutoff, ack_deadline_ms: Date.now() + 30_000, shards }))).toBe('ok');
+    expect(
+      await run('dispatch-shards', JSON.stringify({ parent: p, topic: 'tasks', strategy: 'spread', reason: 'test', cutoff, ack_deadline_ms: Date.now() + 30_000, shards })),
+    ).toBe('ok');
     expect(await run('finish-task', s1, w1, 'failed', 'boom', 120, '1')).toBe('retry');
     expect(await run('finish-task', s2, w2, 'succeeded', '{}', 120, '1')).toBe('done');
     expect(await run('cancel-task', p)).toBe(`cancelled:${p}`);
@@ -421,6 +475,11 @@ describe('Lua scripts', () => {
     for (const id of [t, p, s1, s2]) for (const f of Object.keys(await r.hgetall(Keys.task(id)))) written.add(f);
     // result_meta is written by POST /api/v1/results (test/e2e/results.spec.ts), progress by our worker (test/agent/logs.spec.ts), not by a task script.
     // The `api` fields (raw_yaml, retry links) are written by the tasks API (test/e2e/rest-shape.spec.ts).
-    expect([...written].sort()).toEqual(Object.entries(TASK_FIELDS).filter(([, f]) => f.by !== 'results' && f.by !== 'worker' && f.by !== 'api').map(([k]) => k).sort());
+    expect([...written].sort()).toEqual(
+      Object.entries(TASK_FIELDS)
+        .filter(([, f]) => f.by !== 'results' && f.by !== 'worker' && f.by !== 'api')
+        .map(([k]) => k)
+        .sort(),
+    );
   });
 });

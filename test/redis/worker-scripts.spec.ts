@@ -21,7 +21,20 @@ describe('worker scripts', () => {
   const run = (name: ScriptName, ...args: (string | number)[]) => runScript(r, name, Date.now(), args);
   // A new task's fields as the submit path writes them (the codec), with the test's overrides.
   const fields = (id: string, extra: Record<string, string> = {}) => ({
-    ...encodeNewTask({ id, name: `task-${id}`, owner: 'o', kind: 'K', taskType: 'echo', topic: 'tasks', doc: TEST_DOC, placement: TEST_PLACEMENT, priority: 0, maxRetries: 1, backoffSec: 0, dependsOn: [] }),
+    ...encodeNewTask({
+      id,
+      name: `task-${id}`,
+      owner: 'o',
+      kind: 'K',
+      taskType: 'echo',
+      topic: 'tasks',
+      doc: TEST_DOC,
+      placement: TEST_PLACEMENT,
+      priority: 0,
+      maxRetries: 1,
+      backoffSec: 0,
+      dependsOn: [],
+    }),
     ...extra,
   });
   const submit = (id: string) => run('submit-tasks', JSON.stringify({ tasks: [{ id, key: id, owner: 'o', deps: [], fields: fields(id) }] }));

@@ -7,9 +7,7 @@
  */
 const { spawnSync } = require('node:child_process');
 
-const seeds = process.env.TEST_RANDOM_SEEDS
-  ? process.env.TEST_RANDOM_SEEDS.split(',').map((s) => Number(s.trim()))
-  : [0, 1].map(() => Math.floor(Math.random() * 2 ** 31));
+const seeds = process.env.TEST_RANDOM_SEEDS ? process.env.TEST_RANDOM_SEEDS.split(',').map((s) => Number(s.trim())) : [0, 1].map(() => Math.floor(Math.random() * 2 ** 31));
 const jest = require.resolve('jest/bin/jest');
 for (const seed of seeds) {
   process.stdout.write(`\n=== test:random: jest --randomize --seed=${seed} (replay with TEST_RANDOM_SEEDS=${seed})\n`);

@@ -33,8 +33,7 @@ export function redisServerBinary(): string {
   const probe = spawnSync(bin, ['--version'], { encoding: 'utf8' });
   if (probe.error || probe.status !== 0) {
     throw new Error(
-      `redis-server not found (${bin}). The tests need a real Redis: install the Debian package ` +
-        `"redis-server" (apt-get install -y redis-server) or set REDIS_SERVER_BIN.`,
+      `redis-server not found (${bin}). The tests need a real Redis: install the Debian package ` + `"redis-server" (apt-get install -y redis-server) or set REDIS_SERVER_BIN.`,
     );
   }
   return bin;

@@ -73,7 +73,14 @@ export async function clientsNamed(admin: Redis, name: string): Promise<{ id: st
   const list = String(await admin.client('LIST'));
   return list
     .split('\n')
-    .map((line) => Object.fromEntries(line.trim().split(' ').map((kv) => kv.split('=', 2) as [string, string])))
+    .map((line) =>
+      Object.fromEntries(
+        line
+          .trim()
+          .split(' ')
+          .map((kv) => kv.split('=', 2) as [string, string]),
+      ),
+    )
     .filter((f) => f.name === name)
     .map((f) => ({ id: f.id, addr: f.addr, sub: f.sub }));
 }

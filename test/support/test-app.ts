@@ -101,10 +101,13 @@ export class TestStack {
 
   waitForStatus(id: string, status: string | string[], timeoutMs = 10_000) {
     const want = Array.isArray(status) ? status : [status];
-    return waitFor(async () => {
-      const t = await this.task(id);
-      return want.includes(t.status) ? t : null;
-    }, { timeoutMs, what: `task ${id} to be ${want.join('|')}`, abort: () => this.workerFailure() });
+    return waitFor(
+      async () => {
+        const t = await this.task(id);
+        return want.includes(t.status) ? t : null;
+      },
+      { timeoutMs, what: `task ${id} to be ${want.join('|')}`, abort: () => this.workerFailure() },
+    );
   }
 
   /** The first background error of a fake worker (a report or ack that failed), if any. */
@@ -131,7 +134,9 @@ export function example(name: string): string {
 }
 
 export function exampleFiles(sub = ''): string[] {
-  return readdirSync(join(EXAMPLES_DIR, sub)).filter((f) => f.endsWith('.yaml')).sort();
+  return readdirSync(join(EXAMPLES_DIR, sub))
+    .filter((f) => f.endsWith('.yaml'))
+    .sort();
 }
 
 type Submission = { body: { tasks: { task_id: string }[] } };

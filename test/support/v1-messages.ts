@@ -13,15 +13,7 @@
  *   nothing to say; STATUS has the task in `payload` and no extra_ fields; a TASK_STARTED goes to
  *   tasks.events before a task runs; a TASK_SUCCEEDED carries no `result`.
  */
-import {
-  EVENTS_STREAM_KEY,
-  EVENTS_STREAM_MAXLEN,
-  TASKS_EVENTS_CHANNEL,
-  WORKER_IDS_KEY,
-  workerHeartbeatKey,
-  workerKey,
-  WORKERS_EVENTS_CHANNEL,
-} from '../../src/contracts/protocol';
+import { EVENTS_STREAM_KEY, EVENTS_STREAM_MAXLEN, TASKS_EVENTS_CHANNEL, WORKER_IDS_KEY, workerHeartbeatKey, workerKey, WORKERS_EVENTS_CHANNEL } from '../../src/contracts/protocol';
 
 export type Generation = 'dd27001' | 'later';
 
@@ -39,7 +31,11 @@ export interface CommandSink {
 export const CPU_HW = (cores = 8, memGi = 32) => ({ cpu: { logical_cores: cores, model: 'x86_64' }, memory: { total_bytes: memGi * 2 ** 30 } });
 export const GPU_HW = (gpus: string[], cores = 16, memGi = 64, vramGi: number | null = 80) => ({
   ...CPU_HW(cores, memGi),
-  gpu: { driver_version: '550.54', cuda_version: '12.4', gpus: gpus.map((name, index) => ({ index, name, uuid: `GPU-${index}`, memory_bytes: vramGi === null ? null : vramGi * 2 ** 30 })) },
+  gpu: {
+    driver_version: '550.54',
+    cuda_version: '12.4',
+    gpus: gpus.map((name, index) => ({ index, name, uuid: `GPU-${index}`, memory_bytes: vramGi === null ? null : vramGi * 2 ** 30 })),
+  },
 });
 
 /** Who a worker says it is at registration. */

@@ -35,7 +35,9 @@ async function main() {
         duplicateReports: env.FLEET_DUPLICATE === '1',
         serial: true,
         result: (msg) => ({ items: [msg.task_id] }),
-        onDispatch: log ? (msg) => appendFileSync(log, JSON.stringify({ task_id: msg.task_id, attempt: msg.attempt, worker: msg.assigned_worker, at: Date.now() }) + '\n') : undefined,
+        onDispatch: log
+          ? (msg) => appendFileSync(log, JSON.stringify({ task_id: msg.task_id, attempt: msg.attempt, worker: msg.assigned_worker, at: Date.now() }) + '\n')
+          : undefined,
         redisOptions: { maxRetriesPerRequest: null, retryStrategy: (n) => Math.min(50 * n, 500) },
       }),
   );

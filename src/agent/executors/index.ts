@@ -5,10 +5,7 @@ import { ExecutorRegistry } from './executor';
 import { InferenceExecutor } from './inference';
 
 export function defaultRegistry(): ExecutorRegistry {
-  return new ExecutorRegistry()
-    .register(new EchoExecutor(), 'echo')
-    .register(new CommandExecutor(), 'command')
-    .register(new InferenceExecutor(), 'inference', 'chat');
+  return new ExecutorRegistry().register(new EchoExecutor(), 'echo').register(new CommandExecutor(), 'command').register(new InferenceExecutor(), 'inference', 'chat');
 }
 
 export * from './executor';

@@ -58,9 +58,7 @@ export async function chatCompletion(req: ChatRequest): Promise<ChatResponse> {
   }
 }
 
-type Outcome =
-  | { ok: true; response: ChatResponse }
-  | { ok: false; transient: boolean; error: string; retryAfterMs?: number };
+type Outcome = { ok: true; response: ChatResponse } | { ok: false; transient: boolean; error: string; retryAfterMs?: number };
 
 async function attemptOnce(req: ChatRequest): Promise<Outcome> {
   const signal = AbortSignal.any([req.signal, AbortSignal.timeout(req.requestTimeoutMs)]);

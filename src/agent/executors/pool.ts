@@ -2,12 +2,7 @@
  * `fn` over `items` with at most `limit` calls in flight, results in input order. The first
  * failure stops the rest: nothing new starts, and the calls in flight see their signal abort.
  */
-export async function mapConcurrent<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T, index: number, signal: AbortSignal) => Promise<R>,
-  signal: AbortSignal,
-): Promise<R[]> {
+export async function mapConcurrent<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number, signal: AbortSignal) => Promise<R>, signal: AbortSignal): Promise<R[]> {
   const failed = new AbortController();
   const combined = AbortSignal.any([signal, failed.signal]);
   const results = new Array<R>(items.length);

@@ -3,9 +3,16 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 /** Body of POST /api/v1/results (OpenAPI only: result-input.ts reads and checks it). */
 export class PostResultDto {
   @ApiProperty({ example: '3f2b9c1e-8a4d-4e2f-9b7a-1c2d3e4f5a6b', description: 'the task the result belongs to' }) task_id!: string;
-  @ApiProperty({ description: 'any JSON value; beyond 1 MiB (or 100 levels deep) it is kept whole as the file result.json of the task, the task record referencing it', example: { answers: ['4'] } }) result!: unknown;
+  @ApiProperty({
+    description: 'any JSON value; beyond 1 MiB (or 100 levels deep) it is kept whole as the file result.json of the task, the task record referencing it',
+    example: { answers: ['4'] },
+  })
+  result!: unknown;
   @ApiPropertyOptional({ example: 'gpu-node-1', nullable: true, type: String, description: 'the worker that produced it' }) worker_id?: string | null;
-  @ApiPropertyOptional({ example: { model: 'llama-3-8b', tokens: 1234 }, nullable: true, type: Object, description: 'a JSON object, at most 64 KiB' }) metadata?: Record<string, unknown> | null;
+  @ApiPropertyOptional({ example: { model: 'llama-3-8b', tokens: 1234 }, nullable: true, type: Object, description: 'a JSON object, at most 64 KiB' }) metadata?: Record<
+    string,
+    unknown
+  > | null;
 }
 
 export class PostedResultDto {

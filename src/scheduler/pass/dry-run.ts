@@ -42,7 +42,10 @@ export function dryRunPlan(registered: WorkerView[], idle: Iterable<WorkerView>,
   const fleet: Fleet = { confirm: (id) => pool.has(id), markBusy: (id) => pool.remove(id), snapshot: () => registered };
   const ready = tasks.filter((t) => !t.waits).length;
   const plan = newPlan(fleet, pool, policy, nowMs, ready);
-  const why = unschedulableReasons(registered, tasks.map((t) => t.placement));
+  const why = unschedulableReasons(
+    registered,
+    tasks.map((t) => t.placement),
+  );
   return tasks.map((t, i): DryRunPlacement => {
     const unschedulable = why[i];
     const none = { strategy: null, reason: null, workers: [], unschedulable };

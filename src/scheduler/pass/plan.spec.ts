@@ -177,7 +177,11 @@ describe('planTask', () => {
       worker('v1', 1, { executors: null }),
       worker('rag', 2, { executors: ['rag'] }),
     ]);
-    const plan = planQueue(fleet, [task('r1', req({ taskType: 'rag' })), task('r2', req({ taskType: 'rag' })), task('r3', req({ taskType: 'rag' })), task('e', req({ taskType: 'echo' }))], 9);
+    const plan = planQueue(
+      fleet,
+      [task('r1', req({ taskType: 'rag' })), task('r2', req({ taskType: 'rag' })), task('r3', req({ taskType: 'rag' })), task('e', req({ taskType: 'echo' }))],
+      9,
+    );
     // first-fit (short capacity): v1 then rag; never echo-only, which stays free for the echo task.
     expect(claims(plan)).toEqual([
       ['r1', 'first-fit', 'v1'],
@@ -221,7 +225,10 @@ describe('planTask', () => {
   });
 
   it('a fan-out whose picked workers went stale is made of the live ones', () => {
-    const fleet = new ListFleet(Array.from({ length: 4 }, (_, i) => worker(`g${i}`, i, { gpus: gpus(1) })), new Set(['g1']));
+    const fleet = new ListFleet(
+      Array.from({ length: 4 }, (_, i) => worker(`g${i}`, i, { gpus: gpus(1) })),
+      new Set(['g1']),
+    );
     const plan = planQueue(fleet, [task('p', req({ gpu: gpuReq(1) }), { parallel: true, maxShards: 3 })]);
     expect(claims(plan)).toEqual([['p', 'data-parallel', ['g0', 'g2', 'g3']]]);
   });
@@ -258,7 +265,17 @@ describe('planTask', () => {
     fc.assert(
       fc.property(fc.array(shape, { maxLength: 12 }), fc.array(queued, { maxLength: 15 }), fc.nat(20), (shapes, tasks, extraDemand) => {
         const views = () =>
-          shapes.map((s, i) => worker(`w${i}`, i, { cores: s.cores, memoryBytes: s.memGiB === null ? null : s.memGiB * GiB, gpus: gpus(s.gpus), status: s.status, stale: s.stale, executors: s.executors, refused: s.refused }));
+          shapes.map((s, i) =>
+            worker(`w${i}`, i, {
+              cores: s.cores,
+              memoryBytes: s.memGiB === null ? null : s.memGiB * GiB,
+              gpus: gpus(s.gpus),
+              status: s.status,
+              stale: s.stale,
+              executors: s.executors,
+              refused: s.refused,
+            }),
+          );
         const queue = tasks.map((t, i) =>
           task(`t${i}`, req({ cpu: t.cpu, memoryBytes: t.memGiB * GiB, gpu: t.gpus ? gpuReq(t.gpus) : null, replicas: t.replicas, taskType: t.taskType }), {
             parallel: t.parallel,

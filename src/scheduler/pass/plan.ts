@@ -87,7 +87,13 @@ export function planTask(plan: PassPlan, task: PlanTask, placement: StoredPlacem
     return false;
   }
   // A task that reads upstream results is not fanned out: its document is resolved for one worker.
-  const choice = chooseStrategyFor({ parallel: placement.parallel && !placement.upstream, available: group.available(exclude), count: group.count(exclude), demand: plan.demand, weights: policy });
+  const choice = chooseStrategyFor({
+    parallel: placement.parallel && !placement.upstream,
+    available: group.available(exclude),
+    count: group.count(exclude),
+    demand: plan.demand,
+    weights: policy,
+  });
   plan.demand = Math.max(1, plan.demand - 1);
   const shards = choice.strategy === 'data-parallel' ? shardCount(req.replicas, group.count(exclude), placement.maxShards, policy.maxAutoShards) : 1;
   // The index sweeps stale workers out once a second; the ones picked are checked now. One that
@@ -112,7 +118,13 @@ export function planTask(plan: PassPlan, task: PlanTask, placement: StoredPlacem
   let w = pick(group, strategy, exclude);
   while (w && !usable(plan, w)) w = pick(group, strategy, exclude);
   if (!w) return false; // every candidate had gone stale: the next pass says why
-  plan.planned.push({ req: { kind: 'single', taskId: task.id, workerId: w.id, strategy, reason: choice.reason }, name, workers: [w.id], requirements: req, upstream: placement.upstream });
+  plan.planned.push({
+    req: { kind: 'single', taskId: task.id, workerId: w.id, strategy, reason: choice.reason },
+    name,
+    workers: [w.id],
+    requirements: req,
+    upstream: placement.upstream,
+  });
   plan.fleet.markBusy(w.id);
   return true;
 }

@@ -6,9 +6,23 @@ import type { SchedulerWeights, WorkerView } from './types';
 
 const weights: SchedulerWeights = { cpuOnlyWeight: 0.6, gpuWeight: 1, highAvailRatio: 2, lowAvailRatio: 0.6, maxAutoShards: 8 };
 const GiB = 1024 ** 3;
-const req = (cpu: number, gpus = 0, memoryBytes = 0): Requirements => ({ replicas: 1, cpu, memoryBytes, gpu: gpus ? { type: 'any', count: gpus, memoryBytes: null } : null, enforceCpu: false, tags: [] });
+const req = (cpu: number, gpus = 0, memoryBytes = 0): Requirements => ({
+  replicas: 1,
+  cpu,
+  memoryBytes,
+  gpu: gpus ? { type: 'any', count: gpus, memoryBytes: null } : null,
+  enforceCpu: false,
+  tags: [],
+});
 const worker = (id: string, order: number, cores: number | null, gpus = 0, memoryBytes: number | null = null): WorkerView => ({
-  id, order, status: 'IDLE', stale: false, cores, memoryBytes, gpus: Array.from({ length: gpus }, () => ({ name: 'NVIDIA L4', memoryBytes: 24 * GiB })), tags: [],
+  id,
+  order,
+  status: 'IDLE',
+  stale: false,
+  cores,
+  memoryBytes,
+  gpus: Array.from({ length: gpus }, () => ({ name: 'NVIDIA L4', memoryBytes: 24 * GiB })),
+  tags: [],
 });
 
 /** What brute-force placement (test/oracles/place.ts) says for `r` over the workers in the pool. */
@@ -18,7 +32,10 @@ function expected(pool: CandidatePool, r: Requirements, exclude?: string) {
     count: cands.length,
     best: cands.length ? bestFit(r, cands).id : undefined,
     first: cands.length ? firstFit(cands).id : undefined,
-    bestN: [...cands].sort(compareFit(r)).slice(0, 3).map((w) => w.id),
+    bestN: [...cands]
+      .sort(compareFit(r))
+      .slice(0, 3)
+      .map((w) => w.id),
     strategy: chooseStrategy({ parallel: true, candidates: cands, demand: 1, weights }),
   };
 }

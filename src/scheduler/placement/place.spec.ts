@@ -32,8 +32,7 @@ function req(overrides: Partial<Requirements> = {}): Requirements {
   return { replicas: 1, cpu: 1, memoryBytes: 1 * GiB, gpu: null, enforceCpu: false, tags: [], ...overrides };
 }
 
-const gpus = (n: number, name = 'NVIDIA A100-SXM4-80GB', memoryBytes: number | null = 80 * GiB) =>
-  Array.from({ length: n }, () => ({ name, memoryBytes }));
+const gpus = (n: number, name = 'NVIDIA A100-SXM4-80GB', memoryBytes: number | null = 80 * GiB) => Array.from({ length: n }, () => ({ name, memoryBytes }));
 
 /** The candidates of `r` as production keeps them (CandidatePool), over `workers`. */
 function groupOf(r: Requirements, workers: WorkerView[]) {
@@ -63,20 +62,10 @@ describe('checkFit', () => {
     ['type is a case-insensitive substring', { gpu: { type: 'a100', count: 2, memoryBytes: null } }, { gpus: gpus(2) }, null],
     ['upper-case type matches too', { gpu: { type: 'A100-SXM4', count: 1, memoryBytes: null } }, { gpus: gpus(1) }, null],
     ['wrong type', { gpu: { type: 'h100', count: 1, memoryBytes: null } }, { gpus: gpus(4) }, 'needs 1 GPU(s) matching "h100", has 0'],
-    [
-      'only matching GPUs count',
-      { gpu: { type: 'a100', count: 2, memoryBytes: null } },
-      { gpus: [...gpus(1), ...gpus(3, 'Tesla T4')] },
-      'needs 2 GPU(s) matching "a100", has 1',
-    ],
+    ['only matching GPUs count', { gpu: { type: 'a100', count: 2, memoryBytes: null } }, { gpus: [...gpus(1), ...gpus(3, 'Tesla T4')] }, 'needs 2 GPU(s) matching "a100", has 1'],
     // gpu memory
     ['GPU memory enough', { gpu: { type: 'any', count: 1, memoryBytes: 40 * GiB } }, { gpus: gpus(1, 'A100', 80 * GiB) }, null],
-    [
-      'GPU memory too small',
-      { gpu: { type: 'any', count: 1, memoryBytes: 40 * GiB } },
-      { gpus: gpus(2, 'T4', 16 * GiB) },
-      'needs 1 GPU(s) with >= 40 GiB, has 0',
-    ],
+    ['GPU memory too small', { gpu: { type: 'any', count: 1, memoryBytes: 40 * GiB } }, { gpus: gpus(2, 'T4', 16 * GiB) }, 'needs 1 GPU(s) with >= 40 GiB, has 0'],
     [
       'only GPUs with enough memory count',
       { gpu: { type: 'a100', count: 2, memoryBytes: 60 * GiB } },
@@ -157,11 +146,7 @@ describe('unschedulableReason', () => {
     [
       'nothing live fits',
       needsTwoGpus,
-      [
-        worker({ id: 'w2', order: 1, gpus: gpus(1) }),
-        worker({ id: 'w1', order: 0 }),
-        worker({ id: 'gone', order: 2, stale: true, gpus: gpus(8) }),
-      ],
+      [worker({ id: 'w2', order: 1, gpus: gpus(1) }), worker({ id: 'w1', order: 0 }), worker({ id: 'gone', order: 2, stale: true, gpus: gpus(8) })],
       'no registered worker fits: w1: needs 2 GPU(s) matching "a100", has 0; w2: needs 2 GPU(s) matching "a100", has 1',
     ],
     [
@@ -242,18 +227,8 @@ describe('best-fit', () => {
       [worker({ id: 'big', order: 0, gpus: gpus(8) }), worker({ id: 'small', order: 1, gpus: gpus(1) })],
       'small',
     ],
-    [
-      'a CPU task prefers a CPU-only worker over a GPU one',
-      req(),
-      [worker({ id: 'gpu', order: 0, gpus: gpus(1), cores: 4 }), worker({ id: 'cpu', order: 1, cores: 64 })],
-      'cpu',
-    ],
-    [
-      'then less GPU memory',
-      gpuTask,
-      [worker({ id: 'a100-80', order: 0, gpus: gpus(1, 'A100', 80 * GiB) }), worker({ id: 't4', order: 1, gpus: gpus(1, 'T4', 16 * GiB) })],
-      't4',
-    ],
+    ['a CPU task prefers a CPU-only worker over a GPU one', req(), [worker({ id: 'gpu', order: 0, gpus: gpus(1), cores: 4 }), worker({ id: 'cpu', order: 1, cores: 64 })], 'cpu'],
+    ['then less GPU memory', gpuTask, [worker({ id: 'a100-80', order: 0, gpus: gpus(1, 'A100', 80 * GiB) }), worker({ id: 't4', order: 1, gpus: gpus(1, 'T4', 16 * GiB) })], 't4'],
     [
       'tighter memory wins',
       req({ memoryBytes: 16 * GiB }),
@@ -301,11 +276,7 @@ describe('best-fit', () => {
 });
 
 describe('firstFit and pickWorker', () => {
-  const candidates = [
-    worker({ id: 'dgx', order: 2, gpus: gpus(8) }),
-    worker({ id: 'early-dgx', order: 0, gpus: gpus(8) }),
-    worker({ id: 'one-gpu', order: 1, gpus: gpus(1) }),
-  ];
+  const candidates = [worker({ id: 'dgx', order: 2, gpus: gpus(8) }), worker({ id: 'early-dgx', order: 0, gpus: gpus(8) }), worker({ id: 'one-gpu', order: 1, gpus: gpus(1) })];
   const gpuTask = req({ gpu: { type: 'any', count: 1, memoryBytes: null } });
 
   it('firstFit takes the earliest registered', () => {

@@ -22,14 +22,7 @@ const RATIO_EPSILON = 1e-9;
 
 /** null when `w` can run a task with these requirements, else the first reason it cannot. */
 export function checkFit(req: Requirements, w: WorkerView): string | null {
-  return (
-    checkExecutor(req, w) ??
-    checkCores(req, w) ??
-    checkMemory(req, w) ??
-    checkGpus(req, w) ??
-    checkEnforceCpu(req, w) ??
-    checkTags(req, w)
-  );
+  return checkExecutor(req, w) ?? checkCores(req, w) ?? checkMemory(req, w) ?? checkGpus(req, w) ?? checkEnforceCpu(req, w) ?? checkTags(req, w);
 }
 
 /**
@@ -72,11 +65,7 @@ function matchingGpus(req: Requirements, w: WorkerView): WorkerView['gpus'] {
   const gpu = req.gpu;
   if (!gpu) return [];
   const type = gpu.type.toLowerCase();
-  return w.gpus.filter(
-    (g) =>
-      (type === 'any' || g.name.toLowerCase().includes(type)) &&
-      (gpu.memoryBytes === null || g.memoryBytes === null || g.memoryBytes >= gpu.memoryBytes),
-  );
+  return w.gpus.filter((g) => (type === 'any' || g.name.toLowerCase().includes(type)) && (gpu.memoryBytes === null || g.memoryBytes === null || g.memoryBytes >= gpu.memoryBytes));
 }
 
 function checkEnforceCpu(req: Requirements, w: WorkerView): string | null {
@@ -153,13 +142,7 @@ export interface StrategyChoice {
  * Strategy from idle capacity versus demand (TASK-SPEC 4): `available` is the summed weights of the
  * `count` candidates (CandidateGroup keeps both per requirement set).
  */
-export function chooseStrategyFor(input: {
-  parallel: boolean;
-  available: number;
-  count: number;
-  demand: number;
-  weights: SchedulerWeights;
-}): StrategyChoice {
+export function chooseStrategyFor(input: { parallel: boolean; available: number; count: number; demand: number; weights: SchedulerWeights }): StrategyChoice {
   const { parallel, available, weights } = input;
   const demand = Math.max(1, input.demand);
   const ratio = available / demand;

@@ -83,9 +83,33 @@ describe('carveSplit', () => {
 describe('carveList', () => {
   const ten = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
   it.each<[unknown[], number, unknown[][]]>([
-    [ten, 3, [[0, 1, 2, 3], [4, 5, 6], [7, 8, 9]]],
-    [ten, 2, [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]],
-    [ten, 4, [[0, 1, 2], [3, 4, 5], [6, 7], [8, 9]]],
+    [
+      ten,
+      3,
+      [
+        [0, 1, 2, 3],
+        [4, 5, 6],
+        [7, 8, 9],
+      ],
+    ],
+    [
+      ten,
+      2,
+      [
+        [0, 1, 2, 3, 4],
+        [5, 6, 7, 8, 9],
+      ],
+    ],
+    [
+      ten,
+      4,
+      [
+        [0, 1, 2],
+        [3, 4, 5],
+        [6, 7],
+        [8, 9],
+      ],
+    ],
     [[1, 2], 3, [[1], [2], []]],
     [[], 2, [[], []]],
     [['a'], 1, [['a']]],
@@ -131,7 +155,7 @@ describe('shardDocument', () => {
     const parent = doc({ split: 'train', items: [{ q: 1 }, { q: 2 }] });
     const before = structuredClone(parent);
     const child = shardDocument(parent, 0, 2, 'p');
-    ((child.spec.data as { items: { q: number }[] }).items[0]).q = 99;
+    (child.spec.data as { items: { q: number }[] }).items[0].q = 99;
     expect(parent).toEqual(before);
   });
 
@@ -162,10 +186,7 @@ describe('aggregateShardResults', () => {
   });
 
   it('sums nested usage counters recursively', () => {
-    const { merged } = aggregateShardResults([
-      { usage: { tokens: { in: 1, out: 2 }, requests: 1 } },
-      { usage: { tokens: { in: 3, out: 4, cached: 1 }, requests: 1 } },
-    ]);
+    const { merged } = aggregateShardResults([{ usage: { tokens: { in: 1, out: 2 }, requests: 1 } }, { usage: { tokens: { in: 3, out: 4, cached: 1 }, requests: 1 } }]);
     expect(merged.usage).toEqual({ tokens: { in: 4, out: 6, cached: 1 }, requests: 2 });
   });
 

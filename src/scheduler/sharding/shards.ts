@@ -10,12 +10,7 @@ import { assertShardIndex, carveList, chunkBounds } from '../../contracts/shard-
  * `max(replicas, min(candidates, maxShards ?? maxAutoShards))`, never more than
  * the number of candidates. The caller runs the task unsharded when this is < 2.
  */
-export function shardCount(
-  replicas: number,
-  candidates: number,
-  maxShards: number | null,
-  maxAutoShards: number,
-): number {
+export function shardCount(replicas: number, candidates: number, maxShards: number | null, maxAutoShards: number): number {
   const wanted = Math.max(replicas, Math.min(candidates, maxShards ?? maxAutoShards));
   return Math.max(0, Math.min(candidates, wanted));
 }
@@ -93,7 +88,9 @@ function parsePercent(text: string): number {
 
 function formatPercent(micros: number): string {
   const whole = Math.floor(micros / MICROS_PER_PERCENT);
-  const fraction = String(micros % MICROS_PER_PERCENT).padStart(6, '0').replace(/0+$/, '');
+  const fraction = String(micros % MICROS_PER_PERCENT)
+    .padStart(6, '0')
+    .replace(/0+$/, '');
   return fraction ? `${whole}.${fraction}%` : `${whole}%`;
 }
 

@@ -14,7 +14,8 @@ export class SubmittedTaskDto implements SubmittedTask {
   @ApiProperty({ type: [String], description: 'ids of unfinished dependencies' }) waiting_on!: string[];
   @ApiProperty() retries!: number;
   @ApiProperty() max_retries!: number;
-  @ApiProperty({ nullable: true, description: 'why no registered worker could ever run it (waiting tasks too); null when one could. Said by the leader (null on a follower)' }) unschedulable!: string | null;
+  @ApiProperty({ nullable: true, description: 'why no registered worker could ever run it (waiting tasks too); null when one could. Said by the leader (null on a follower)' })
+  unschedulable!: string | null;
 }
 
 export class SubmissionDto {
@@ -28,7 +29,8 @@ export class AttemptDto implements AttemptRecord {
   @ApiProperty() worker!: string;
   @ApiProperty({ enum: ['succeeded', 'failed', 'cancelled'] }) outcome!: 'succeeded' | 'failed' | 'cancelled';
   @ApiPropertyOptional() error?: string;
-  @ApiPropertyOptional({ description: 'the attempt was given up while its worker had it: whether that worker was told to stop it (v2 workers are; v1 workers cannot be)' }) worker_told?: boolean;
+  @ApiPropertyOptional({ description: 'the attempt was given up while its worker had it: whether that worker was told to stop it (v2 workers are; v1 workers cannot be)' })
+  worker_told?: boolean;
   @ApiProperty() ended_at!: string;
 }
 
@@ -61,13 +63,22 @@ export class TaskDto implements TaskResponse {
   @ApiProperty({ nullable: true, description: "dd27001's name of parent_id (same value)" }) parent_task_id!: string | null;
   @ApiProperty({ nullable: true, description: 'the task this one re-submits (POST /api/v1/tasks/{id}/retry)' }) retry_of!: string | null;
   @ApiProperty({ nullable: true, description: 'the task that re-submitted this one' }) retried_by!: string | null;
-  @ApiProperty({ nullable: true, description: 'the YAML text of the document as submitted (a stage or graph node: its pipeline document; a multi-document submission: that document); null when the document holds a secret. Not in list summaries' }) raw_yaml!: string | null;
+  @ApiProperty({
+    nullable: true,
+    description:
+      'the YAML text of the document as submitted (a stage or graph node: its pipeline document; a multi-document submission: that document); null when the document holds a secret. Not in list summaries',
+  })
+  raw_yaml!: string | null;
   @ApiProperty({ nullable: true }) shard_index!: number | null;
   @ApiProperty({ nullable: true }) shard_total!: number | null;
   @ApiProperty({ nullable: true, type: [String] }) children!: string[] | null;
   @ApiProperty({ nullable: true }) shards_done!: number | null;
-  @ApiProperty({ nullable: true, type: TaskProgressDto, description: "what our (v2) worker last reported; a sharded parent: the sum of its shards'" }) progress!: TaskProgress | null;
+  @ApiProperty({ nullable: true, type: TaskProgressDto, description: "what our (v2) worker last reported; a sharded parent: the sum of its shards'" })
+  progress!: TaskProgress | null;
   @ApiProperty({ nullable: true, description: 'worker result; for a sharded parent {shards, merged}', type: 'object', additionalProperties: true }) result!: unknown;
   @ApiProperty({ description: 'the effective task document (secrets masked). Not in list summaries', type: 'object', additionalProperties: true }) task!: Record<string, unknown>;
-  @ApiProperty({ description: "dd27001's name of `task`: the parsed document. Not in list summaries", type: 'object', additionalProperties: true }) parsed!: Record<string, unknown>;
+  @ApiProperty({ description: "dd27001's name of `task`: the parsed document. Not in list summaries", type: 'object', additionalProperties: true }) parsed!: Record<
+    string,
+    unknown
+  >;
 }

@@ -26,7 +26,11 @@ export function checkIdempotencyKey(value: string | string[] | undefined): strin
   if (value === undefined) return null;
   if (Array.isArray(value)) throw new DomainError('invalid_request', `${IDEMPOTENCY_HEADER}: given more than once; give it once`, IDEMPOTENCY_HEADER);
   if (value.length === 0 || value.length > MAX_KEY_LENGTH || !/^[\x20-\x7e]+$/.test(value)) {
-    throw new DomainError('invalid_request', `${IDEMPOTENCY_HEADER}: expected 1 to ${MAX_KEY_LENGTH} printable ASCII characters, got ${value.length} character(s)${/^[\x20-\x7e]*$/.test(value) ? '' : ' with others'}`, IDEMPOTENCY_HEADER);
+    throw new DomainError(
+      'invalid_request',
+      `${IDEMPOTENCY_HEADER}: expected 1 to ${MAX_KEY_LENGTH} printable ASCII characters, got ${value.length} character(s)${/^[\x20-\x7e]*$/.test(value) ? '' : ' with others'}`,
+      IDEMPOTENCY_HEADER,
+    );
   }
   return value;
 }

@@ -55,5 +55,9 @@ export class IdempotentSubmissions {
 }
 
 function reused(): DomainError {
-  return new DomainError('idempotency_key_reused', `This ${IDEMPOTENCY_HEADER} was used in the last 24 h with another request body; use a new key for a new submission`, IDEMPOTENCY_HEADER);
+  return new DomainError(
+    'idempotency_key_reused',
+    `This ${IDEMPOTENCY_HEADER} was used in the last 24 h with another request body; use a new key for a new submission`,
+    IDEMPOTENCY_HEADER,
+  );
 }

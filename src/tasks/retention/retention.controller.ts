@@ -24,7 +24,10 @@ export class TaskRemovalController {
   @ApiOkResponse({ schema: { example: { ok: true, task_id: '3f1c...', removed: ['3f1c...'] } } })
   @ApiBadRequestResponse({ description: 'cascade is not true or false', type: ErrorBodyDto })
   @ApiNotFoundResponse({ description: 'No task with this id', type: ErrorBodyDto })
-  @ApiConflictResponse({ description: 'Not finished, a shard, still held by its worker, or depended on (without cascade, or with an unfinished downstream task)', type: ErrorBodyDto })
+  @ApiConflictResponse({
+    description: 'Not finished, a shard, still held by its worker, or depended on (without cascade, or with an unfinished downstream task)',
+    type: ErrorBodyDto,
+  })
   async remove(@Param('id') id: string, @Query('cascade') cascade: unknown): Promise<{ ok: true; task_id: string; removed: string[] }> {
     if (cascade !== undefined && cascade !== 'true' && cascade !== 'false') throw new DomainError('invalid_request', 'cascade must be true or false', 'cascade');
     const { removed } = await this.retention.delete(id, cascade === 'true');

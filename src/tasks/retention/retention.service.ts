@@ -162,10 +162,12 @@ function notFound(id: string): DomainError {
 
 function deleteRefusal(id: string, error: string, task: string): DomainError {
   if (error === 'not_found') return notFound(id);
-  if (error === 'unfinished') return new DomainError('conflict', task === id ? `Task ${id} has not finished: cancel it first, or wait for it to end` : `Task ${task} (downstream of ${id}) has not finished`);
+  if (error === 'unfinished')
+    return new DomainError('conflict', task === id ? `Task ${id} has not finished: cancel it first, or wait for it to end` : `Task ${task} (downstream of ${id}) has not finished`);
   if (error === 'shard') return new DomainError('conflict', `Task ${id} is a shard: it is removed with its parent`);
   if (error === 'held') return new DomainError('conflict', `Task ${task} is still held by its worker (a cancelled attempt not given back yet); try again later`);
-  if (error === 'has_dependents') return new DomainError('conflict', `Task ${id} has dependent tasks (${task} among them): delete with ?cascade=true to remove the downstream tasks too, once all have finished`);
+  if (error === 'has_dependents')
+    return new DomainError('conflict', `Task ${id} has dependent tasks (${task} among them): delete with ?cascade=true to remove the downstream tasks too, once all have finished`);
   if (error.startsWith('dependent:')) return new DomainError('conflict', `Task ${error.slice('dependent:'.length)}, downstream of ${id}, has not finished`);
   return new DomainError('conflict', `Task ${id} cannot be removed: ${error}`);
 }

@@ -49,7 +49,10 @@ function expectSound(d: TaskDraft) {
 const hostileString = fc.oneof(
   fc.string({ maxLength: 40 }),
   fc.string({ unit: 'binary', maxLength: 40 }),
-  fc.string({ unit: fc.constantFrom('a', ' ', '\n', '\r', '\t', '\u0000', '\u007f', '\u0085', '\u200b', '\u200e', '\u202e', '\u2028', '\u2066', '\ufeff', '\ud800', '日'), maxLength: 40 }),
+  fc.string({
+    unit: fc.constantFrom('a', ' ', '\n', '\r', '\t', '\u0000', '\u007f', '\u0085', '\u200b', '\u200e', '\u202e', '\u2028', '\u2066', '\ufeff', '\ud800', '日'),
+    maxLength: 40,
+  }),
   fc.constantFrom('9'.repeat(400), '1e400', '-1', '0.5', '500m', '.inf', 'NaN', '9007199254740993'),
 );
 const hostileNumber = fc.oneof(
@@ -136,11 +139,18 @@ describe('parseSubmission under generated hostile input', () => {
 
   it('any text gives drafts or a SpecError', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string({ maxLength: 200 }), fc.string({ unit: 'binary', maxLength: 200 }), fc.jsonValue().map((v) => stringify(v))), (text) => {
-        const r = outcome(text);
-        expect(r instanceof SpecError || Array.isArray(r)).toBe(true);
-        if (!(r instanceof SpecError)) r.forEach(expectSound);
-      }),
+      fc.property(
+        fc.oneof(
+          fc.string({ maxLength: 200 }),
+          fc.string({ unit: 'binary', maxLength: 200 }),
+          fc.jsonValue().map((v) => stringify(v)),
+        ),
+        (text) => {
+          const r = outcome(text);
+          expect(r instanceof SpecError || Array.isArray(r)).toBe(true);
+          if (!(r instanceof SpecError)) r.forEach(expectSound);
+        },
+      ),
       { numRuns: 1000 },
     );
   });
@@ -186,7 +196,8 @@ describe('numbers and names: the rows of the issue', () => {
     expect(parseCpuQuantity(value)).toBe(cores);
   });
 
-  const doc = (patch: string) => `apiVersion: mloc/v1\nkind: InferenceTask\nmetadata: {name: t, owner: o}\nspec:\n  taskType: echo\n  resources: {replicas: 1, hardware: {cpu: "1", memory: 1Gi}}\n${patch}`;
+  const doc = (patch: string) =>
+    `apiVersion: mloc/v1\nkind: InferenceTask\nmetadata: {name: t, owner: o}\nspec:\n  taskType: echo\n  resources: {replicas: 1, hardware: {cpu: "1", memory: 1Gi}}\n${patch}`;
   it.each([
     ['  priority: 9007199254740993\n', 'spec.priority'],
     ['  resources: {replicas: 9007199254740993, hardware: {cpu: "1", memory: 1Gi}}\n', 'spec.resources.replicas'],

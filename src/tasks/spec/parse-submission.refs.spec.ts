@@ -72,7 +72,12 @@ describe('upstream references at submission', () => {
       'spec.stages[0].spec.value',
       'spec.stages[0].spec.value: ${second.task_id} names no stage upstream of this task (this task has no upstream stage)',
     ],
-    ['a task without stages', head('  value: ["${prev.result.x}"]\n'), 'spec.value[0]', 'spec.value[0]: ${prev.result.x} names no stage upstream of this task (this task has no upstream stage)'],
+    [
+      'a task without stages',
+      head('  value: ["${prev.result.x}"]\n'),
+      'spec.value[0]',
+      'spec.value[0]: ${prev.result.x} names no stage upstream of this task (this task has no upstream stage)',
+    ],
   ])('refuses %s with the path of the string', (_, text, path, message) => {
     expect(refusal(text)).toEqual({ path, message });
   });

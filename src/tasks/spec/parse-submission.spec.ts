@@ -74,9 +74,7 @@ function summary(drafts: TaskDraft[]): Array<[string, string, string[]]> {
 }
 
 describe('the example documents (examples/)', () => {
-  const exampleFiles = fs.existsSync(EXAMPLES_DIR)
-    ? fs.readdirSync(EXAMPLES_DIR).filter((file) => file.endsWith('.yaml'))
-    : [];
+  const exampleFiles = fs.existsSync(EXAMPLES_DIR) ? fs.readdirSync(EXAMPLES_DIR).filter((file) => file.endsWith('.yaml')) : [];
 
   it('finds the example documents', () => {
     expect(exampleFiles.length).toBeGreaterThan(0);
@@ -175,16 +173,8 @@ describe('the example documents (examples/)', () => {
   it.each([
     ['bad/alias-bomb.yaml', '', /^YAML aliases expand beyond the allowed limit/],
     ['bad/cycle.yaml', 'spec.graph.nodes', /^spec\.graph\.nodes: dependency cycle a -> c -> b -> a$/],
-    [
-      'bad/gpu-without-count.yaml',
-      'spec.resources.hardware.gpu.count',
-      /^Missing required field: spec\.resources\.hardware\.gpu\.count$/,
-    ],
-    [
-      'bad/missing-memory.yaml',
-      'spec.resources.hardware.memory',
-      /^Missing required field: spec\.resources\.hardware\.memory$/,
-    ],
+    ['bad/gpu-without-count.yaml', 'spec.resources.hardware.gpu.count', /^Missing required field: spec\.resources\.hardware\.gpu\.count$/],
+    ['bad/missing-memory.yaml', 'spec.resources.hardware.memory', /^Missing required field: spec\.resources\.hardware\.memory$/],
   ])('refuses %s', (file, expectedPath, expectedMessage) => {
     const error = refusal(() => parseSubmission(readExample(file)));
     expect(error.path).toBe(expectedPath);
@@ -221,12 +211,9 @@ describe('YAML handling', () => {
     expect(refusal(() => parseSubmission(text))).toEqual({ path: '', message: `Invalid YAML: Map keys must be unique ${where}` });
   });
 
-  it.each([['? [a]\n: 1\n? [a]\n: 2\n'], ['.nan: 1\n.nan: 2\n'], ['1: a\n"1": b\n'], ['&k a: 1\nb: *k\n']])(
-    'does not call %j a duplicate, as yaml did not',
-    (text) => {
-      expect(refusal(() => parseSubmission(text)).message).toBe('Missing required field: spec');
-    },
-  );
+  it.each([['? [a]\n: 1\n? [a]\n: 2\n'], ['.nan: 1\n.nan: 2\n'], ['1: a\n"1": b\n'], ['&k a: 1\nb: *k\n']])('does not call %j a duplicate, as yaml did not', (text) => {
+    expect(refusal(() => parseSubmission(text)).message).toBe('Missing required field: spec');
+  });
 
   const nested = (depth: number) => `${yamlOf(BASE).trimEnd()}\nextra: ${'['.repeat(depth)}1${']'.repeat(depth)}\n`;
 
@@ -317,79 +304,19 @@ describe('validation of a document', () => {
     ['spec.resources', REMOVE, 'spec.resources', 'Missing required field: spec.resources'],
     ['spec.resources', 'big', 'spec.resources', 'spec.resources: must be a mapping, got "big"'],
     ['spec.resources.replicas', REMOVE, 'spec.resources.replicas', 'Missing required field: spec.resources.replicas'],
-    [
-      'spec.resources.replicas',
-      -2,
-      'spec.resources.replicas',
-      'spec.resources.replicas: must be an integer >= 1, got -2',
-    ],
-    [
-      'spec.resources.replicas',
-      1.5,
-      'spec.resources.replicas',
-      'spec.resources.replicas: must be an integer >= 1, got 1.5',
-    ],
-    [
-      'spec.resources.replicas',
-      '2',
-      'spec.resources.replicas',
-      'spec.resources.replicas: must be an integer >= 1, got "2"',
-    ],
+    ['spec.resources.replicas', -2, 'spec.resources.replicas', 'spec.resources.replicas: must be an integer >= 1, got -2'],
+    ['spec.resources.replicas', 1.5, 'spec.resources.replicas', 'spec.resources.replicas: must be an integer >= 1, got 1.5'],
+    ['spec.resources.replicas', '2', 'spec.resources.replicas', 'spec.resources.replicas: must be an integer >= 1, got "2"'],
     ['spec.resources.hardware', REMOVE, 'spec.resources.hardware', 'Missing required field: spec.resources.hardware'],
-    [
-      'spec.resources.hardware.cpu',
-      REMOVE,
-      'spec.resources.hardware.cpu',
-      'Missing required field: spec.resources.hardware.cpu',
-    ],
-    [
-      'spec.resources.hardware.cpu',
-      'many',
-      'spec.resources.hardware.cpu',
-      'spec.resources.hardware.cpu: must be a non-negative number of cores (8, "0.5", "500m"), got "many"',
-    ],
-    [
-      'spec.resources.hardware.cpu',
-      -1,
-      'spec.resources.hardware.cpu',
-      'spec.resources.hardware.cpu: must be a non-negative number of cores (8, "0.5", "500m"), got -1',
-    ],
-    [
-      'spec.resources.hardware.memory',
-      'lots',
-      'spec.resources.hardware.memory',
-      'spec.resources.hardware.memory: cannot parse memory quantity "lots"',
-    ],
-    [
-      'spec.resources.hardware.memory',
-      -5,
-      'spec.resources.hardware.memory',
-      'spec.resources.hardware.memory: cannot parse memory quantity -5',
-    ],
-    [
-      'spec.resources.hardware.gpu',
-      'a100',
-      'spec.resources.hardware.gpu',
-      'spec.resources.hardware.gpu: must be a mapping, got "a100"',
-    ],
-    [
-      'spec.resources.hardware.gpu',
-      { count: 1 },
-      'spec.resources.hardware.gpu.type',
-      'Missing required field: spec.resources.hardware.gpu.type',
-    ],
-    [
-      'spec.resources.hardware.gpu',
-      { type: 'a100' },
-      'spec.resources.hardware.gpu.count',
-      'Missing required field: spec.resources.hardware.gpu.count',
-    ],
-    [
-      'spec.resources.hardware.gpu',
-      { type: 'a100', count: -1 },
-      'spec.resources.hardware.gpu.count',
-      'spec.resources.hardware.gpu.count: must be an integer >= 0, got -1',
-    ],
+    ['spec.resources.hardware.cpu', REMOVE, 'spec.resources.hardware.cpu', 'Missing required field: spec.resources.hardware.cpu'],
+    ['spec.resources.hardware.cpu', 'many', 'spec.resources.hardware.cpu', 'spec.resources.hardware.cpu: must be a non-negative number of cores (8, "0.5", "500m"), got "many"'],
+    ['spec.resources.hardware.cpu', -1, 'spec.resources.hardware.cpu', 'spec.resources.hardware.cpu: must be a non-negative number of cores (8, "0.5", "500m"), got -1'],
+    ['spec.resources.hardware.memory', 'lots', 'spec.resources.hardware.memory', 'spec.resources.hardware.memory: cannot parse memory quantity "lots"'],
+    ['spec.resources.hardware.memory', -5, 'spec.resources.hardware.memory', 'spec.resources.hardware.memory: cannot parse memory quantity -5'],
+    ['spec.resources.hardware.gpu', 'a100', 'spec.resources.hardware.gpu', 'spec.resources.hardware.gpu: must be a mapping, got "a100"'],
+    ['spec.resources.hardware.gpu', { count: 1 }, 'spec.resources.hardware.gpu.type', 'Missing required field: spec.resources.hardware.gpu.type'],
+    ['spec.resources.hardware.gpu', { type: 'a100' }, 'spec.resources.hardware.gpu.count', 'Missing required field: spec.resources.hardware.gpu.count'],
+    ['spec.resources.hardware.gpu', { type: 'a100', count: -1 }, 'spec.resources.hardware.gpu.count', 'spec.resources.hardware.gpu.count: must be an integer >= 0, got -1'],
     [
       'spec.resources.hardware.gpu',
       { type: 'a100', count: 1, memory: 'huge' },
@@ -397,47 +324,17 @@ describe('validation of a document', () => {
       'spec.resources.hardware.gpu.memory: cannot parse memory quantity "huge"',
     ],
     ['spec.resources.tags', 'a100', 'spec.resources.tags', 'spec.resources.tags: must be a list, got "a100"'],
-    [
-      'spec.resources.tags',
-      ['a100', 3],
-      'spec.resources.tags[1]',
-      'spec.resources.tags[1]: must be a non-empty string, got 3',
-    ],
+    ['spec.resources.tags', ['a100', 3], 'spec.resources.tags[1]', 'spec.resources.tags[1]: must be a non-empty string, got 3'],
     ['spec.enforce_cpu', 'yes', 'spec.enforce_cpu', 'spec.enforce_cpu: must be true or false, got "yes"'],
-    [
-      'spec.priority',
-      1.5,
-      'spec.priority',
-      'spec.priority: must be an integer between -1000000 and 1000000, got 1.5',
-    ],
-    [
-      'spec.priority',
-      2000000,
-      'spec.priority',
-      'spec.priority: must be an integer between -1000000 and 1000000, got 2000000',
-    ],
+    ['spec.priority', 1.5, 'spec.priority', 'spec.priority: must be an integer between -1000000 and 1000000, got 1.5'],
+    ['spec.priority', 2000000, 'spec.priority', 'spec.priority: must be an integer between -1000000 and 1000000, got 2000000'],
     ['spec.retry', 3, 'spec.retry', 'spec.retry: must be a mapping, got 3'],
     ['spec.retry.maxRetries', -1, 'spec.retry.maxRetries', 'spec.retry.maxRetries: must be an integer >= 0, got -1'],
-    [
-      'spec.retry.backoffSec',
-      '30s',
-      'spec.retry.backoffSec',
-      'spec.retry.backoffSec: must be a number >= 0, got "30s"',
-    ],
+    ['spec.retry.backoffSec', '30s', 'spec.retry.backoffSec', 'spec.retry.backoffSec: must be a number >= 0, got "30s"'],
     ['spec.retry.backoffSec', -1, 'spec.retry.backoffSec', 'spec.retry.backoffSec: must be a number >= 0, got -1'],
     ['spec.parallel', true, 'spec.parallel', 'spec.parallel: must be a mapping, got true'],
-    [
-      'spec.parallel.enabled',
-      'true',
-      'spec.parallel.enabled',
-      'spec.parallel.enabled: must be true or false, got "true"',
-    ],
-    [
-      'spec.parallel.max_shards',
-      0,
-      'spec.parallel.max_shards',
-      'spec.parallel.max_shards: must be an integer >= 1, got 0',
-    ],
+    ['spec.parallel.enabled', 'true', 'spec.parallel.enabled', 'spec.parallel.enabled: must be true or false, got "true"'],
+    ['spec.parallel.max_shards', 0, 'spec.parallel.max_shards', 'spec.parallel.max_shards: must be an integer >= 1, got 0'],
     ['spec.dependsOn', 'task-1', 'spec.dependsOn', 'spec.dependsOn: must be a list, got "task-1"'],
     ['spec.dependsOn', ['task-1', ''], 'spec.dependsOn[1]', 'spec.dependsOn[1]: must be a non-empty string, got ""'],
   ])('%s = %j is refused at %s', (field, value, expectedPath, expectedMessage) => {
@@ -457,12 +354,7 @@ describe('validation of a document', () => {
     ['spec.enforce_cpu', true, (d) => d.requirements.enforceCpu, true],
     ['spec.resources.hardware.gpu', { type: 'any', count: 0 }, (d) => d.requirements.gpu, null],
     ['spec.resources.hardware.gpu', null, (d) => d.requirements.gpu, null],
-    [
-      'spec.resources.hardware.gpu',
-      { type: ' A100 ', count: 2, memory: '80Gi' },
-      (d) => d.requirements.gpu,
-      { type: 'a100', count: 2, memoryBytes: 80 * Gi },
-    ],
+    ['spec.resources.hardware.gpu', { type: ' A100 ', count: 2, memory: '80Gi' }, (d) => d.requirements.gpu, { type: 'a100', count: 2, memoryBytes: 80 * Gi }],
     ['spec.resources.hardware.cpu', '500m', (d) => d.requirements.cpu, 0.5],
     ['spec.resources.hardware.cpu', 0, (d) => d.requirements.cpu, 0],
     ['spec.resources.hardware.memory', 17179869184, (d) => d.requirements.memoryBytes, 16 * Gi],
@@ -524,14 +416,7 @@ describe('stages', () => {
 
   it('resolves stage dependsOn to sibling stages and external task ids', () => {
     const drafts = parseDocs(
-      pipeline(
-        [
-          { name: 'a' },
-          { name: 'b', dependsOn: ['task-42'] },
-          { name: 'c', dependsOn: ['a', 'task-7'], spec: { dependsOn: ['task-8'] } },
-        ],
-        { dependsOn: ['task-1'] },
-      ),
+      pipeline([{ name: 'a' }, { name: 'b', dependsOn: ['task-42'] }, { name: 'c', dependsOn: ['a', 'task-7'], spec: { dependsOn: ['task-8'] } }], { dependsOn: ['task-1'] }),
     );
     expect(drafts.map((d) => [d.key, d.dependsOnKeys, d.dependsOnIds])).toEqual([
       ['d0/a', [], ['task-1']],
@@ -596,63 +481,15 @@ describe('stages', () => {
       'spec.stages[0].spec.resources.hardware.gpu.count',
       'Missing required field: spec.stages[0].spec.resources.hardware.gpu.count',
     ],
-    [
-      'a field missing everywhere',
-      [{ name: 'a', spec: { resources: { hardware: { cpu: '1' } } } }],
-      { taskType: null },
-      'spec.taskType',
-      'Missing required field: spec.taskType',
-    ],
-    [
-      'a duplicate stage name',
-      [{ name: 'a' }, { name: 'b' }, { name: 'a' }],
-      {},
-      'spec.stages[2].name',
-      'spec.stages[2].name: duplicate stage name "a"',
-    ],
-    [
-      'an explicit name clashing with a default one',
-      [{ name: 'stage-2' }, {}],
-      {},
-      'spec.stages[1].name',
-      'spec.stages[1].name: duplicate stage name "stage-2"',
-    ],
-    [
-      'a stage depending on itself',
-      [{ name: 'a', dependsOn: ['a'] }],
-      {},
-      'spec.stages',
-      'spec.stages: dependency cycle a -> a',
-    ],
-    [
-      'a stage depending on a later one',
-      [{ name: 'a', dependsOn: ['c'] }, { name: 'b' }, { name: 'c' }],
-      {},
-      'spec.stages',
-      'spec.stages: dependency cycle a -> c -> b -> a',
-    ],
+    ['a field missing everywhere', [{ name: 'a', spec: { resources: { hardware: { cpu: '1' } } } }], { taskType: null }, 'spec.taskType', 'Missing required field: spec.taskType'],
+    ['a duplicate stage name', [{ name: 'a' }, { name: 'b' }, { name: 'a' }], {}, 'spec.stages[2].name', 'spec.stages[2].name: duplicate stage name "a"'],
+    ['an explicit name clashing with a default one', [{ name: 'stage-2' }, {}], {}, 'spec.stages[1].name', 'spec.stages[1].name: duplicate stage name "stage-2"'],
+    ['a stage depending on itself', [{ name: 'a', dependsOn: ['a'] }], {}, 'spec.stages', 'spec.stages: dependency cycle a -> a'],
+    ['a stage depending on a later one', [{ name: 'a', dependsOn: ['c'] }, { name: 'b' }, { name: 'c' }], {}, 'spec.stages', 'spec.stages: dependency cycle a -> c -> b -> a'],
     ['a stage that is not a mapping', ['a'], {}, 'spec.stages[0]', 'spec.stages[0]: must be a mapping, got "a"'],
-    [
-      'a numeric stage name',
-      [{ name: 2 }],
-      {},
-      'spec.stages[0].name',
-      'spec.stages[0].name: must be a non-empty string, got 2',
-    ],
-    [
-      'a stage spec that is not a mapping',
-      [{ name: 'a', spec: 'x' }],
-      {},
-      'spec.stages[0].spec',
-      'spec.stages[0].spec: must be a mapping, got "x"',
-    ],
-    [
-      'a stage dependsOn that is not a list',
-      [{ name: 'a', dependsOn: 'b' }],
-      {},
-      'spec.stages[0].dependsOn',
-      'spec.stages[0].dependsOn: must be a list, got "b"',
-    ],
+    ['a numeric stage name', [{ name: 2 }], {}, 'spec.stages[0].name', 'spec.stages[0].name: must be a non-empty string, got 2'],
+    ['a stage spec that is not a mapping', [{ name: 'a', spec: 'x' }], {}, 'spec.stages[0].spec', 'spec.stages[0].spec: must be a mapping, got "x"'],
+    ['a stage dependsOn that is not a list', [{ name: 'a', dependsOn: 'b' }], {}, 'spec.stages[0].dependsOn', 'spec.stages[0].dependsOn: must be a list, got "b"'],
   ])('refuses %s', (_name, stages, extra, expectedPath, expectedMessage) => {
     const doc = withSpec({ ...extra, stages });
     const error = refusal(() => parseDocs(doc));
@@ -671,13 +508,7 @@ describe('graph', () => {
   const graph = (nodes: unknown[]) => withSpec({ graph: { nodes } });
 
   it('uses only the declared edges and external ids', () => {
-    const drafts = parseDocs(
-      graph([
-        { name: 'a' },
-        { name: 'b', dependsOn: ['task-9'] },
-        { name: 'c', dependsOn: ['a', 'b'], spec: { taskType: 'echo' } },
-      ]),
-    );
+    const drafts = parseDocs(graph([{ name: 'a' }, { name: 'b', dependsOn: ['task-9'] }, { name: 'c', dependsOn: ['a', 'b'], spec: { taskType: 'echo' } }]));
     expect(drafts.map((d) => [d.key, d.name, d.dependsOnKeys, d.dependsOnIds])).toEqual([
       ['d0/a', 'base:a', [], []],
       ['d0/b', 'base:b', [], ['task-9']],
@@ -687,39 +518,22 @@ describe('graph', () => {
   });
 
   it('returns nodes after the nodes they wait for, otherwise in document order', () => {
-    const drafts = parseDocs(
-      graph([
-        { name: 'report', dependsOn: ['train'] },
-        { name: 'fetch' },
-        { name: 'train', dependsOn: ['fetch'] },
-        { name: 'solo' },
-      ]),
-    );
+    const drafts = parseDocs(graph([{ name: 'report', dependsOn: ['train'] }, { name: 'fetch' }, { name: 'train', dependsOn: ['fetch'] }, { name: 'solo' }]));
     expect(drafts.map((d) => d.key)).toEqual(['d0/fetch', 'd0/train', 'd0/report', 'd0/solo']);
   });
 
   it.each<[string, Doc, string, string]>([
-    [
-      'a node without name',
-      { nodes: [{ name: 'a' }, { spec: {} }] },
-      'spec.graph.nodes[1].name',
-      'Missing required field: spec.graph.nodes[1].name',
-    ],
-    [
-      'a duplicate node name',
-      { nodes: [{ name: 'a' }, { name: 'b' }, { name: 'a' }] },
-      'spec.graph.nodes[2].name',
-      'spec.graph.nodes[2].name: duplicate node name "a"',
-    ],
-    [
-      'a node depending on itself',
-      { nodes: [{ name: 'a' }, { name: 'b', dependsOn: ['b'] }] },
-      'spec.graph.nodes',
-      'spec.graph.nodes: dependency cycle b -> b',
-    ],
+    ['a node without name', { nodes: [{ name: 'a' }, { spec: {} }] }, 'spec.graph.nodes[1].name', 'Missing required field: spec.graph.nodes[1].name'],
+    ['a duplicate node name', { nodes: [{ name: 'a' }, { name: 'b' }, { name: 'a' }] }, 'spec.graph.nodes[2].name', 'spec.graph.nodes[2].name: duplicate node name "a"'],
+    ['a node depending on itself', { nodes: [{ name: 'a' }, { name: 'b', dependsOn: ['b'] }] }, 'spec.graph.nodes', 'spec.graph.nodes: dependency cycle b -> b'],
     [
       'a two-node cycle',
-      { nodes: [{ name: 'x', dependsOn: ['y'] }, { name: 'y', dependsOn: ['x'] }] },
+      {
+        nodes: [
+          { name: 'x', dependsOn: ['y'] },
+          { name: 'y', dependsOn: ['x'] },
+        ],
+      },
       'spec.graph.nodes',
       'spec.graph.nodes: dependency cycle x -> y -> x',
     ],
@@ -778,18 +592,12 @@ describe('multi-document submissions', () => {
       'documents[2].spec.resources.replicas',
       'documents[2].spec.resources.replicas: must be an integer >= 1, got -2',
     ],
-    [
-      'a missing field in the first document',
-      [withField(BASE, 'kind', REMOVE), second],
-      'documents[0].kind',
-      'Missing required field: documents[0].kind',
-    ],
+    ['a missing field in the first document', [withField(BASE, 'kind', REMOVE), second], 'documents[0].kind', 'Missing required field: documents[0].kind'],
     [
       'a bad stage in the second document',
       [BASE, withSpec({ stages: [{ name: 'x', spec: { resources: { hardware: { cpu: 'x' } } } }] })],
       'documents[1].spec.stages[0].spec.resources.hardware.cpu',
-      'documents[1].spec.stages[0].spec.resources.hardware.cpu: ' +
-        'must be a non-negative number of cores (8, "0.5", "500m"), got "x"',
+      'documents[1].spec.stages[0].spec.resources.hardware.cpu: ' + 'must be a non-negative number of cores (8, "0.5", "500m"), got "x"',
     ],
   ])('prefixes paths with the document index: %s', (_name, docs, expectedPath, expectedMessage) => {
     const error = refusal(() => parseDocs(...docs));

@@ -105,7 +105,6 @@ export function loadFast(text: string, opts: ParseSubmissionOptions = {}): unkno
   return null;
 }
 
-
 // ---------------------------------------------------------------------------
 // Paths and refusals
 
@@ -478,23 +477,13 @@ function readUnitList(spec: Fields, maxNameLength: number): UnitList | null {
 function readUnit(item: Field, defaultName: string | null, maxNameLength: number): Unit {
   const unit = item.mapping();
   const nameField = unit.field('name');
-  const name =
-    defaultName === null ? nameField.required().name(maxNameLength) : (nameField.ifPresent((f) => f.name(maxNameLength)) ?? defaultName);
+  const name = defaultName === null ? nameField.required().name(maxNameLength) : (nameField.ifPresent((f) => f.name(maxNameLength)) ?? defaultName);
   const spec = unit.field('spec').ifPresent((f) => f.mapping());
-  const dependsOn = [
-    ...(unit.field('dependsOn').ifPresent((f) => f.stringList()) ?? []),
-    ...(spec?.field('dependsOn').ifPresent((f) => f.stringList()) ?? []),
-  ];
+  const dependsOn = [...(unit.field('dependsOn').ifPresent((f) => f.stringList()) ?? []), ...(spec?.field('dependsOn').ifPresent((f) => f.stringList()) ?? [])];
   return { name, path: item.path, spec: spec?.value ?? {}, dependsOn };
 }
 
-function expandUnits(
-  document: PlainObject,
-  baseName: string,
-  baseIds: string[],
-  list: UnitList,
-  docIndex: number,
-): TaskDraft[] {
+function expandUnits(document: PlainObject, baseName: string, baseIds: string[], list: UnitList, docIndex: number): TaskDraft[] {
   checkUniqueNames(list);
   const names = new Set(list.units.map((unit) => unit.name));
   const keyOf = (name: string) => `d${docIndex}/${name}`;
@@ -614,10 +603,7 @@ function hasPath(value: unknown, path: FieldPath): boolean {
  * document order already satisfies that, it is returned unchanged. Iterative,
  * because a long pipeline would otherwise mean deep recursion.
  */
-function dependencyOrder(
-  names: string[],
-  waitsFor: Map<string, string[]>,
-): { order: string[] } | { cycle: string[] } {
+function dependencyOrder(names: string[], waitsFor: Map<string, string[]>): { order: string[] } | { cycle: string[] } {
   const state = new Map<string, 'open' | 'done'>();
   const order: string[] = [];
   for (const start of names) {

@@ -19,14 +19,7 @@
  *
  * yaml-fast-path.spec.ts checks these claims differentially against the `yaml` path.
  */
-import {
-  CORE_SCHEMA,
-  defineMappingTag,
-  defineScalarTag,
-  loadAll,
-  NOT_RESOLVED,
-  type LoadOptions,
-} from 'js-yaml';
+import { CORE_SCHEMA, defineMappingTag, defineScalarTag, loadAll, NOT_RESOLVED, type LoadOptions } from 'js-yaml';
 import { PlainObject } from '../../contracts/plain-data';
 
 /**
@@ -138,9 +131,7 @@ const UNUSUAL_SYNTAX = new RegExp(
  * than UNUSUAL_SYNTAX: every match of UNUSUAL_SYNTAX contains one of these
  * characters, `<<`, or is one of the two line patterns repeated here.
  */
-const MAYBE_UNUSUAL_SYNTAX = new RegExp(
-  [String.raw`[&*!%\r\uFEFF\t|>\\]`, '<<', INDENTED_MARKER, CONTENT_AFTER_DOCUMENT_END].join('|'),
-);
+const MAYBE_UNUSUAL_SYNTAX = new RegExp([String.raw`[&*!%\r\uFEFF\t|>\\]`, '<<', INDENTED_MARKER, CONTENT_AFTER_DOCUMENT_END].join('|'));
 
 const SPACE = 0x20;
 const TAB = 0x09;
@@ -179,7 +170,7 @@ const isBlank = (char: number) => char === SPACE || char === TAB || char === CR;
 function hasUnusualLines(text: string): boolean {
   // Least indented comment line since the last content line.
   let commentIndent = Number.POSITIVE_INFINITY;
-  for (let start = 0; start < text.length; ) {
+  for (let start = 0; start < text.length;) {
     let end = text.indexOf('\n', start);
     if (end === -1) end = text.length;
     let first = start;

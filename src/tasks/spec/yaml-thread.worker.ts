@@ -12,9 +12,7 @@ export interface YamlJob {
   opts: ParseSubmissionOptions;
 }
 
-export type YamlAnswer =
-  | { id: number; ok: true; documents: unknown[] }
-  | { id: number; ok: false; spec: boolean; path: string; message: string };
+export type YamlAnswer = { id: number; ok: true; documents: unknown[] } | { id: number; ok: false; spec: boolean; path: string; message: string };
 
 parentPort?.on('message', (job: YamlJob) => {
   let answer: YamlAnswer;

@@ -11,5 +11,7 @@ export function taskDoc(name: string, spec: Record<string, unknown>): string {
 }
 
 /** Simulated hardware for WORKER_HARDWARE_JSON: one NVIDIA L4, or none. */
-export const GPU_L4_JSON = JSON.stringify({ gpu: { driver_version: '550.54', cuda_version: '12.4', gpus: [{ index: 0, name: 'NVIDIA L4', uuid: 'GPU-sim-0', memory_bytes: 24 * 2 ** 30 }] } });
+export const GPU_L4_JSON = JSON.stringify({
+  gpu: { driver_version: '550.54', cuda_version: '12.4', gpus: [{ index: 0, name: 'NVIDIA L4', uuid: 'GPU-sim-0', memory_bytes: 24 * 2 ** 30 }] },
+});
 export const CPU_ONLY_JSON = JSON.stringify({ gpu: null });

@@ -9,10 +9,13 @@ import { waitFor } from '../../support/wait-for';
  * from the index.
  */
 export function allIdle(stack: TestStack, count: number): Promise<true> {
-  return waitFor(async () => {
-    const res = await stack.http().get('/workers');
-    const registry = res.body.length === count && res.body.every((w: { status: string; current_task: string | null }) => w.status === 'IDLE' && !w.current_task);
-    const index = stack.app.get(WorkerIndex).snapshot(Date.now());
-    return registry && index.length === count && index.every((w) => w.status === 'IDLE' && !w.stale) ? (true as const) : null;
-  }, { what: 'every worker IDLE (registry and scheduler index)', timeoutMs: 15_000 });
+  return waitFor(
+    async () => {
+      const res = await stack.http().get('/workers');
+      const registry = res.body.length === count && res.body.every((w: { status: string; current_task: string | null }) => w.status === 'IDLE' && !w.current_task);
+      const index = stack.app.get(WorkerIndex).snapshot(Date.now());
+      return registry && index.length === count && index.every((w) => w.status === 'IDLE' && !w.stale) ? (true as const) : null;
+    },
+    { what: 'every worker IDLE (registry and scheduler index)', timeoutMs: 15_000 },
+  );
 }

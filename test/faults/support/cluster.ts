@@ -113,7 +113,10 @@ export class Scenario {
 
   dispatches(): { task_id: string; attempt: number; worker: string }[] {
     if (!existsSync(this.dispatchLog)) return [];
-    return readFileSync(this.dispatchLog, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    return readFileSync(this.dispatchLog, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
   }
 
   async stop(): Promise<void> {
@@ -168,7 +171,11 @@ export async function audit(s: Scenario, expected: string[], label: string): Pro
     const heldLocks = await r.keys('mloc:worker:*:task');
     const missing = expected.filter((id) => !ids.includes(id));
     const report: AuditReport = { tasks: ids.length, byStatus, notFinal, succeededTwice, dispatchedTwiceSameAttempt, workersRunningWithoutTask, heldLocks };
-    process.stdout.write(`audit [${label}]: ${ids.length} tasks ${JSON.stringify(byStatus)}, dispatches ${s.dispatches().length}, ` + `not final ${notFinal.length}, succeeded twice ${succeededTwice.length}, same attempt dispatched twice ${dispatchedTwiceSameAttempt.length}, ` + `workers RUNNING without a task ${workersRunningWithoutTask.length}, missing ${missing.length}\n`);
+    process.stdout.write(
+      `audit [${label}]: ${ids.length} tasks ${JSON.stringify(byStatus)}, dispatches ${s.dispatches().length}, ` +
+        `not final ${notFinal.length}, succeeded twice ${succeededTwice.length}, same attempt dispatched twice ${dispatchedTwiceSameAttempt.length}, ` +
+        `workers RUNNING without a task ${workersRunningWithoutTask.length}, missing ${missing.length}\n`,
+    );
     if (missing.length) throw new Error(`accepted tasks missing from Redis: ${missing.slice(0, 5).join(', ')}`);
     // What a failure needs to be understood: the records of tasks that did not end.
     for (const id of notFinal.slice(0, 5)) {
@@ -176,7 +183,9 @@ export async function audit(s: Scenario, expected: string[], label: string): Pro
       const inIndex = await r.zscore(`mloc:tasks:status:${h.status}`, id);
       const worker = h.assigned_worker ? await r.hgetall(`worker:${h.assigned_worker}`) : {};
       const holder = h.assigned_worker ? await r.get(`mloc:worker:${h.assigned_worker}:task`) : null;
-      process.stdout.write(`  not final ${id}: ${JSON.stringify({ status: h.status, inIndex: inIndex !== null, assigned: h.assigned_worker, attempt: h.attempt, dispatched_at: h.dispatched_at, started_at: h.started_at, updated_at: h.updated_at, attempts: h.attempts, holder, worker: { status: worker.status, extra_task_id: worker.extra_task_id, extra_last_task: worker.extra_last_task } })}\n`);
+      process.stdout.write(
+        `  not final ${id}: ${JSON.stringify({ status: h.status, inIndex: inIndex !== null, assigned: h.assigned_worker, attempt: h.attempt, dispatched_at: h.dispatched_at, started_at: h.started_at, updated_at: h.updated_at, attempts: h.attempts, holder, worker: { status: worker.status, extra_task_id: worker.extra_task_id, extra_last_task: worker.extra_last_task } })}\n`,
+      );
     }
     return report;
   } finally {
