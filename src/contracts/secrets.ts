@@ -9,6 +9,8 @@ export const MASK = '***';
 
 /** Words that make a key a secret when it ends with them: `token`, `hf_token`, `accessToken`, `db_password`, `client_secret`. */
 const SECRET_LAST_WORDS = new Set(['token', 'password', 'passwd', 'passphrase', 'secret', 'apikey', 'credential', 'credentials']);
+/** Every key isSecretKey accepts contains one of these (case-insensitively). */
+const MAY_BE_SECRET = /token|pass|secret|key|credential/i;
 /** `<word> key` endings that are secrets: `api_key`, `apiKey`, `secret-key`, `private_key`, `access_key`. */
 const SECRET_KEY_PREFIXES = new Set(['api', 'secret', 'private', 'access', 'signing', 'encryption']);
 
@@ -18,6 +20,8 @@ const SECRET_KEY_PREFIXES = new Set(['api', 'secret', 'private', 'access', 'sign
  * `<api|secret|private|access|...> key`. A key such as `max_tokens`, `tokenizer` or `token_count` is not.
  */
 export function isSecretKey(key: string): boolean {
+  // Nearly every key has none of the words a secret ends with: answered without splitting it.
+  if (!MAY_BE_SECRET.test(key)) return false;
   const words = key
     .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
     .replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2')

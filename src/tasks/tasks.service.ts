@@ -281,18 +281,21 @@ function addRawYaml(rows: NewTaskRow[], drafts: TaskDraft[], ids: Map<string, st
     text,
     drafts.map((d) => d.key),
   );
-  const holders = new Map<string, string>();
+  // The drafts of each document, in order (one pass: a submission may hold thousands).
+  const byDocument = new Map<string, TaskDraft[]>();
   const secret = new Set<string>();
   for (const d of drafts) {
     const doc = d.key.split('/')[0];
-    if (!holders.has(doc)) holders.set(doc, d.key);
-    if (maskSecrets(d.doc) !== d.doc) secret.add(doc);
+    const group = byDocument.get(doc);
+    if (group) group.push(d);
+    else byDocument.set(doc, [d]);
+    if (!secret.has(doc) && maskSecrets(d.doc) !== d.doc) secret.add(doc);
   }
   const byKey = new Map(rows.map((r) => [r.key, r]));
-  for (const [doc, key] of holders) {
+  for (const [doc, [holder, ...others]] of byDocument) {
     if (secret.has(doc)) continue;
-    byKey.get(key)!.fields.raw_yaml = rawOf(key);
-    for (const d of drafts) if (d.key !== key && d.key.split('/')[0] === doc) byKey.get(d.key)!.fields.raw_of = ids.get(key)!;
+    byKey.get(holder.key)!.fields.raw_yaml = rawOf(holder.key);
+    for (const d of others) byKey.get(d.key)!.fields.raw_of = ids.get(holder.key)!;
   }
 }
 
