@@ -13,6 +13,8 @@ export const RETENTION_BATCH = 100;
 export const RETENTION_TICK_MS = 1000;
 /** The pause before the next step while a backlog lasts: other commands run between two steps. */
 export const RETENTION_BUSY_PAUSE_MS = 5;
+/** While a backlog lasts, one tick runs removal steps back to back for at most this long. */
+export const RETENTION_BUSY_BUDGET_MS = 25;
 /** A task that could not go yet (an unfinished dependent, a worker still holding it) is looked at again this much later. */
 export const RETENTION_RECHECK_MS = 60_000;
 /** POST /admin/prune: tasks removed per request by default and at most, and index entries looked at per script call and per request. */
@@ -86,7 +88,18 @@ export class TaskRetentionService implements OnApplicationBootstrap, OnApplicati
   private async tick() {
     let more = false;
     try {
-      if (this.leadership.isLeader && this.redis.ready) more = (await this.removeDue()).more;
+      if (this.leadership.isLeader && this.redis.ready) {
+        // While a backlog lasts, steps follow each other for up to RETENTION_BUSY_BUDGET_MS (each a
+        // script of a few ms; other commands run between two), so removal keeps up even when a busy
+        // event loop makes the pause between ticks much longer than asked.
+        const until = Date.now() + RETENTION_BUSY_BUDGET_MS;
+        for (;;) {
+          const r = await this.removeDue();
+          more = r.more;
+          // A step that removed nothing (another step under way, only postponed tasks) ends the burst.
+          if (!more || r.removed.length === 0 || this.closed || Date.now() >= until) break;
+        }
+      }
     } catch (err) {
       this.log.warn(`removal of finished tasks failed: ${String(err)}`);
     } finally {
