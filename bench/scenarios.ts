@@ -691,7 +691,10 @@ const retention: Scenario = {
             detail: JSON.stringify(sim),
           });
           res.checks.push({ name: 'every submission accepted', ok: errors === 0, detail: `${errors} ${submitErrors.slice(0, 3).join(' | ')}` });
-          res.checks.push({ name: 'used_memory plateaus (last quarter of the run ≤ second quarter + 10%)', ok: plateau, detail: `${round(q2)} MB → ${round(q4)} MB` });
+          // A quick run (four rounds, ~20 s) is too short to tell a plateau from the swing of its rounds:
+          // there the plateau is a figure with a target, a broken check only at full size.
+          if (!ctx.quick)
+            res.checks.push({ name: 'used_memory plateaus (last quarter of the run ≤ second quarter + 10%)', ok: plateau, detail: `${round(q2)} MB → ${round(q4)} MB` });
           res.checks.push({
             name: 'everything removed once its retention is over',
             ok: last.tasks === 0 && last.finished === 0,
