@@ -190,7 +190,8 @@ describe('workers and cleanup over HTTP', () => {
     await s.worker({ id: 'api-a', hardware: GPU_HW(['NVIDIA L4']) });
     const res = await s.http().get('/workers');
     expect(res.status).toBe(200);
-    const mine = res.body.filter((w: { worker_id: string }) => w.worker_id.startsWith('api-'));
+    // (Other tests of this stack may have registered workers of their own before this one ran.)
+    const mine = res.body.filter((w: { worker_id: string }) => w.worker_id === 'api-a' || w.worker_id === 'api-b');
     // Sorted by id, each with what the worker registered.
     expect(mine.map((w: { worker_id: string }) => w.worker_id)).toEqual(['api-a', 'api-b']);
     expect(mine[1]).toMatchObject({ worker_id: 'api-b', status: 'IDLE', stale: false, tags: ['eu'], hardware: CPU_HW(4, 8), current_task: null });
