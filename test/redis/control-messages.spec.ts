@@ -1,11 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { ControlMessage, isoNow, workerControlKey, workerInboxKey, workerProcessingKey } from '../../src/contracts/protocol';
+import { ControlMessage, workerControlKey, workerInboxKey, workerProcessingKey } from '../../src/contracts/protocol';
 import { Keys } from '../../src/redis/keys';
-import { defineScripts, runScript, ScriptName } from '../../src/redis/scripts';
-import { encodeNewTask } from '../../src/redis/task-codec';
-import { TestRedisServer } from '../support/redis-server';
-import { TEST_DOC, TEST_PLACEMENT } from './task-fixtures';
+import { runScript } from '../../src/redis/scripts';
+import { useScriptHarness } from './script-harness';
 
 /**
  * The control message of docs/protocol.md ("Control"): written to a v2 worker's
@@ -15,48 +13,17 @@ import { TEST_DOC, TEST_PLACEMENT } from './task-fixtures';
  * worker's own report.
  */
 describe('control messages to the holder of a given-up attempt', () => {
-  const server = new TestRedisServer();
+  const h = useScriptHarness();
   let r: Redis;
-  /** A subscriber on the task topic, so that v1 dispatches are heard (claim-dispatch voids unheard ones). */
-  let listener: Redis;
   let n = 0;
+  beforeAll(() => {
+    r = h.r;
+  });
 
-  const run = (name: ScriptName, ...args: (string | number)[]) => runScript(r, name, Date.now(), args);
-  const submit = (id: string) =>
-    run(
-      'submit-tasks',
-      JSON.stringify({
-        tasks: [
-          {
-            id,
-            key: id,
-            owner: 'o',
-            deps: [],
-            fields: encodeNewTask({
-              id,
-              name: `task-${id}`,
-              owner: 'o',
-              kind: 'K',
-              taskType: 'echo',
-              topic: 'tasks',
-              doc: TEST_DOC,
-              placement: TEST_PLACEMENT,
-              priority: 0,
-              maxRetries: 1,
-              backoffSec: 0,
-              dependsOn: [],
-            }),
-          },
-        ],
-      }),
-    );
-  const registerWorker = async (id: string, protocol: 1 | 2) => {
-    await r.sadd('workers:ids', id);
-    await r.hset(`worker:${id}`, { worker_id: id, status: 'IDLE', last_seen: isoNow(), ...(protocol === 2 ? { protocol: '2' } : {}) });
-    await r.setex(`worker:${id}:hb`, 60, isoNow());
-  };
-  const claim = (task: string, worker: string, ackDeadlineMs = Date.now() + 30_000) =>
-    run('claim-dispatch', task, worker, 'tasks', 'best-fit', 'test', new Date(Date.now() - 60_000).toISOString(), ackDeadlineMs);
+  const run = h.run;
+  const submit = (id: string) => run('submit-tasks', JSON.stringify({ tasks: [{ id, key: id, owner: 'o', deps: [], fields: h.fields(id, { maxRetries: 1 }) }] }));
+  const registerWorker = (id: string, protocol: 1 | 2) => h.registerWorker(id, protocol);
+  const claim = (task: string, worker: string, ackDeadlineMs = Date.now() + 30_000) => h.claim(task, worker, ackDeadlineMs);
   /** A task dispatched to a fresh worker; `stage` says how far the worker got with it. */
   const dispatched = async (protocol: 1 | 2, stage: 'inbox' | 'taken' | 'running', ackDeadlineMs?: number) => {
     const [t, w] = [randomUUID(), `w${protocol}-${++n}`];
@@ -70,19 +37,6 @@ describe('control messages to the holder of a given-up attempt', () => {
   const control = async (w: string) => (await r.lrange(workerControlKey(w), 0, -1)).map((m) => JSON.parse(m) as ControlMessage);
   const attempts = async (t: string) => JSON.parse((await r.hget(Keys.task(t), 'attempts')) ?? '[]') as Record<string, unknown>[];
   const loseHeartbeat = (w: string) => r.del(`worker:${w}:hb`);
-
-  beforeAll(async () => {
-    await server.start();
-    r = server.client();
-    defineScripts(r);
-    listener = server.client();
-    await listener.subscribe('tasks');
-  });
-  afterAll(async () => {
-    r.disconnect();
-    listener.disconnect();
-    await server.destroy();
-  });
 
   it('cancel of a RUNNING task on a v2 worker: one CANCEL naming the task and attempt, TTL set; the record says the worker was told', async () => {
     const { t, w } = await dispatched(2, 'running');

@@ -1,10 +1,10 @@
 import { Redis } from 'ioredis';
 import { isoNow } from '../../src/contracts/protocol';
 import { Keys } from '../../src/redis/keys';
-import { defineScripts, runScript, ScriptName } from '../../src/redis/scripts';
-import { TestRedisServer } from '../support/redis-server';
+import { runScript, ScriptName } from '../../src/redis/scripts';
+import { useScriptHarness } from './script-harness';
 import { TEST_DOC, TEST_PLACEMENT } from './task-fixtures';
-import { encodeNewTask, encodeShard, SHARD_PARENT_FIELDS, TASK_FIELDS } from '../../src/redis/task-codec';
+import { encodeShard, SHARD_PARENT_FIELDS, TASK_FIELDS } from '../../src/redis/task-codec';
 
 /**
  * Each script against a real Redis, trying the race its header comment says it prevents.
@@ -12,56 +12,24 @@ import { encodeNewTask, encodeShard, SHARD_PARENT_FIELDS, TASK_FIELDS } from '..
  * receives them together; atomicity must make the outcome the same in every interleaving.
  */
 describe('Lua scripts', () => {
-  const server = new TestRedisServer();
+  const h = useScriptHarness();
   let r: Redis;
   let listener: Redis;
   let n = 0;
-
-  const run = (name: ScriptName, ...args: (string | number)[]) => runScript(r, name, Date.now(), args);
-  // A new task's fields as the submit path writes them (the codec), with the test's overrides.
-  const fields = (id: string, extra: Record<string, string> = {}) => ({
-    ...encodeNewTask({
-      id,
-      name: `task-${id}`,
-      owner: 'o',
-      kind: 'K',
-      taskType: 'echo',
-      topic: 'tasks',
-      doc: TEST_DOC,
-      placement: TEST_PLACEMENT,
-      priority: 0,
-      maxRetries: 0,
-      backoffSec: 0,
-      dependsOn: [],
-    }),
-    ...extra,
+  beforeAll(() => {
+    r = h.r;
+    listener = h.listener;
   });
+
+  const run = h.run;
+  const fields = (id: string, extra: Record<string, string> = {}) => h.fields(id, {}, extra);
   const submit = async (tasks: { id: string; deps?: string[]; fields?: Record<string, string> }[]) =>
     JSON.parse(
       (await run('submit-tasks', JSON.stringify({ tasks: tasks.map((t) => ({ id: t.id, key: t.id, owner: 'o', deps: t.deps ?? [], fields: fields(t.id, t.fields) })) }))) as string,
     );
-  const registerWorker = async (id: string) => {
-    await r.sadd('workers:ids', id);
-    await r.hset(`worker:${id}`, { worker_id: id, status: 'IDLE', last_seen: isoNow() });
-    await r.setex(`worker:${id}:hb`, 60, isoNow());
-  };
-  const claim = (task: string, worker: string) =>
-    run('claim-dispatch', task, worker, 'tasks', 'best-fit', 'test', new Date(Date.now() - 60_000).toISOString(), Date.now() + 30_000);
+  const registerWorker = (id: string) => h.registerWorker(id);
+  const claim = (task: string, worker: string) => h.claim(task, worker);
   const uid = (p: string) => `${p}-${++n}`;
-
-  beforeAll(async () => {
-    await server.start();
-    r = server.client();
-    defineScripts(r);
-    listener = server.client();
-    // A subscriber on the topic, so dispatches are heard (PUBLISH reaching nobody is undone).
-    await listener.subscribe('tasks');
-  });
-  afterAll(async () => {
-    r.disconnect();
-    listener.disconnect();
-    await server.destroy();
-  });
 
   it('claim-dispatch: two claims of one task on two workers dispatch it once', async () => {
     const [t, w1, w2] = [uid('t'), uid('w'), uid('w')];

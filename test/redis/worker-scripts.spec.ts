@@ -1,11 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { isoNow } from '../../src/contracts/protocol';
 import { Keys } from '../../src/redis/keys';
-import { defineScripts, runScript, ScriptName } from '../../src/redis/scripts';
-import { TestRedisServer } from '../support/redis-server';
-import { TEST_DOC, TEST_PLACEMENT } from './task-fixtures';
-import { encodeNewTask } from '../../src/redis/task-codec';
+import { useScriptHarness } from './script-harness';
 
 /**
  * release-held-task (a v1 worker that registered again or went IDLE while holding a task) and the
@@ -13,38 +9,17 @@ import { encodeNewTask } from '../../src/redis/task-codec';
  * comments name. Competing scripts are issued back to back without awaiting.
  */
 describe('worker scripts', () => {
-  const server = new TestRedisServer();
+  const h = useScriptHarness();
   let r: Redis;
-  let listener: Redis;
   let n = 0;
-
-  const run = (name: ScriptName, ...args: (string | number)[]) => runScript(r, name, Date.now(), args);
-  // A new task's fields as the submit path writes them (the codec), with the test's overrides.
-  const fields = (id: string, extra: Record<string, string> = {}) => ({
-    ...encodeNewTask({
-      id,
-      name: `task-${id}`,
-      owner: 'o',
-      kind: 'K',
-      taskType: 'echo',
-      topic: 'tasks',
-      doc: TEST_DOC,
-      placement: TEST_PLACEMENT,
-      priority: 0,
-      maxRetries: 1,
-      backoffSec: 0,
-      dependsOn: [],
-    }),
-    ...extra,
+  beforeAll(() => {
+    r = h.r;
   });
-  const submit = (id: string) => run('submit-tasks', JSON.stringify({ tasks: [{ id, key: id, owner: 'o', deps: [], fields: fields(id) }] }));
-  const registerWorker = async (id: string) => {
-    await r.sadd('workers:ids', id);
-    await r.hset(`worker:${id}`, { worker_id: id, status: 'IDLE', last_seen: isoNow() });
-    await r.setex(`worker:${id}:hb`, 60, isoNow());
-  };
-  const claim = (task: string, worker: string) =>
-    run('claim-dispatch', task, worker, 'tasks', 'best-fit', 'test', new Date(Date.now() - 60_000).toISOString(), Date.now() + 30_000);
+
+  const run = h.run;
+  const submit = (id: string) => run('submit-tasks', JSON.stringify({ tasks: [{ id, key: id, owner: 'o', deps: [], fields: h.fields(id, { maxRetries: 1 }) }] }));
+  const registerWorker = (id: string) => h.registerWorker(id);
+  const claim = (task: string, worker: string) => h.claim(task, worker);
   const releaseHeld = (w: string, t: string, why: 'register' | 'idle') => run('release-held-task', w, t, why, 120);
   /** A task dispatched to a fresh worker, acknowledged unless told otherwise. */
   const held = async (opts: { ack?: boolean } = {}) => {
@@ -59,19 +34,6 @@ describe('worker scripts', () => {
     return { t, w };
   };
   const attempts = async (t: string) => JSON.parse((await r.hget(Keys.task(t), 'attempts')) ?? '[]') as { outcome: string; error?: string }[];
-
-  beforeAll(async () => {
-    await server.start();
-    r = server.client();
-    defineScripts(r);
-    listener = server.client();
-    await listener.subscribe('tasks');
-  });
-  afterAll(async () => {
-    r.disconnect();
-    listener.disconnect();
-    await server.destroy();
-  });
 
   it('idle: the report applied first leaves nothing to do; the attempt is counted once', async () => {
     const { t, w } = await held();
