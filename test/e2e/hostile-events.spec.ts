@@ -14,19 +14,7 @@ import { waitFor } from '../support/wait-for';
  */
 const deepJson = (levels: number) => `${'['.repeat(levels)}1${']'.repeat(levels)}`;
 /** A task only the workers with `tag` can run. */
-const taggedYaml = (tag: string) =>
-  [
-    'apiVersion: mloc/v1',
-    'kind: InferenceTask',
-    `metadata: {name: on-${tag}}`,
-    'spec:',
-    '  taskType: echo',
-    '  resources:',
-    '    replicas: 1',
-    '    hardware: {cpu: "1", memory: 1Gi}',
-    `    tags: [${tag}]`,
-    '',
-  ].join('\n');
+const taggedYaml = (tag: string) => taskYaml({ name: `on-${tag}`, tags: [tag] });
 
 describe('worker events that cannot be applied as sent', () => {
   let s: TestStack;

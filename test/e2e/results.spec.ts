@@ -18,19 +18,8 @@ function filesUnder(dir: string, prefix = ''): string[] {
 }
 
 /** A task only the worker with `tag` can run. */
-const taggedYaml = (tag: string) =>
-  [
-    'apiVersion: mloc/v1',
-    'kind: InferenceTask',
-    `metadata: {name: on-${tag}}`,
-    'spec:',
-    '  taskType: echo',
-    '  resources:',
-    '    replicas: 1',
-    '    hardware: {cpu: "1", memory: 1Gi}',
-    `    tags: [${tag}]`,
-    '',
-  ].join('\n');
+/** A task only the workers with `tag` can run. */
+const taggedYaml = (tag: string) => taskYaml({ name: `on-${tag}`, tags: [tag] });
 
 describe('results and files over HTTP (docs/results.md)', () => {
   const TOKEN = 'results-token';

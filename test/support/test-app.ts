@@ -146,7 +146,9 @@ export const taskIds = (res: Submission): string[] => res.body.tasks.map((t) => 
 export const firstId = (res: Submission): string => taskIds(res)[0];
 
 /** A minimal valid task document. */
-export function taskYaml(opts: { name?: string; taskType?: string; cpu?: string | number; memory?: string; gpu?: string; extraSpec?: string; owner?: string } = {}): string {
+export function taskYaml(
+  opts: { name?: string; taskType?: string; cpu?: string | number; memory?: string; gpu?: string; tags?: string[]; extraSpec?: string; owner?: string } = {},
+): string {
   return [
     'apiVersion: mloc/v1',
     'kind: InferenceTask',
@@ -156,6 +158,7 @@ export function taskYaml(opts: { name?: string; taskType?: string; cpu?: string 
     '  resources:',
     '    replicas: 1',
     `    hardware: {cpu: "${opts.cpu ?? 1}", memory: "${opts.memory ?? '1Gi'}"${opts.gpu ? `, gpu: ${opts.gpu}` : ''}}`,
+    ...(opts.tags ? [`    tags: [${opts.tags.join(', ')}]`] : []),
     ...(opts.extraSpec ? opts.extraSpec.split('\n').map((l) => `  ${l}`) : []),
     '',
   ].join('\n');
